@@ -1,0 +1,41 @@
+# Control Tower — every target does its own set-up (virtualenv, dependencies).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv dev test test-unit test-integration lint fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install everything (done by the other targets)
+
+dev: $(STAMP) ## Run the whole system locally: emulator, Postgres, functions (Ctrl-C stops)
+	$(VENV)/bin/ctower dev
+
+test: $(STAMP) lint ## Lint, types, and the whole test suite (unit, integration, e2e)
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP) ## Only the fast unit tests
+	$(PY) -m pytest -q tests/unit
+
+test-integration: $(STAMP) ## Integration and end-to-end tests (emulator + real Postgres)
+	$(PY) -m pytest -q tests/integration tests/e2e
+
+lint: $(STAMP) ## ruff and mypy on functions/, shared/ and ops/
+	$(VENV)/bin/ruff check functions shared ops main.py tests
+	$(VENV)/bin/mypy functions shared ops main.py
+
+fmt: $(STAMP) ## Apply ruff's fixes
+	$(VENV)/bin/ruff check --fix functions shared ops main.py tests
+
+clean: ## Remove the virtualenv and local data (.local holds the dev database)
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

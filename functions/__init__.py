@@ -1,0 +1,1 @@
+"""Deployed function targets: thin, one module each (parse request -> call shared -> respond)."""

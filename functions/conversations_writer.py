@@ -1,0 +1,12 @@
+"""`conversations_writer`: pushed message_received envelopes -> Postgres, once each."""
+
+from typing import Any
+
+import functions_framework
+
+from shared import subscriber
+
+
+@functions_framework.cloud_event
+def conversations_writer(cloud_event: Any) -> None:
+    subscriber.run(cloud_event, function="conversations_writer")

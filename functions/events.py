@@ -1,0 +1,13 @@
+"""`events`: back-office events of any type, behind a bearer API key."""
+
+from typing import Any
+
+import functions_framework
+
+from shared.http_adapter import serve
+from shared.sources import generic_event
+
+
+@functions_framework.http
+def events(request: Any) -> tuple[str, int, dict[str, str]]:
+    return serve(request, function="events", adapter=generic_event.adapt)

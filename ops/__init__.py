@@ -1,0 +1,1 @@
+"""Operator and developer tooling: the local stack and the `ctower` CLI. Never deployed."""

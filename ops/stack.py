@@ -1,0 +1,266 @@
+"""The local stack that `make dev` runs: the real parts, wired as in the cloud.
+
+Pub/Sub emulator + Postgres (DATABASE_URL or an embedded pgserver) + migrations +
+every function under functions-framework on its own port + the topology's topics
+and push subscriptions. It describes itself in `.local/stack.json` while it runs and
+stops everything it started on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ops.localdb import ensure_database, start_embedded
+from shared.config import DEFAULT_PROJECT, Settings, load_settings
+from shared.db import Database
+from shared.migrations import migrate
+from shared.topology import Topology, load_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EMULATOR_PORT = 8085
+DEFAULT_EVENTS_API_KEY = "dev-events-key"  # local only; the cloud reads it from Secret Manager
+DB_NAME = "control_tower"
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says what to do."""
+
+
+def local_dir() -> Path:
+    return Path(os.environ.get("CT_LOCAL_DIR") or ROOT / ".local")
+
+
+def port_for(name: str, default: int) -> int:
+    return int(os.environ.get(f"CT_PORT_{name.upper()}", default))
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise StackError(f"{what} did not come up within {timeout:.0f} s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def emulator_command(port: int, project: str) -> list[str]:
+    """The emulator's start command, or a StackError that says how to install it."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise StackError("gcloud is not installed. Install the Google Cloud CLI "
+                         "(https://cloud.google.com/sdk/docs/install), then: "
+                         "gcloud components install beta pubsub-emulator "
+                         "(or apt-get install google-cloud-cli-pubsub-emulator)")
+    if shutil.which("java") is None:
+        raise StackError("the Pub/Sub emulator needs Java 11+ on PATH (apt-get install default-jre-headless)")
+    sdk_root = Path(gcloud).resolve().parent.parent
+    candidates = [sdk_root / "platform" / "pubsub-emulator", Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator")]
+    if not any(c.exists() for c in candidates):
+        raise StackError("the Pub/Sub emulator is not installed: gcloud components install pubsub-emulator "
+                         "(or apt-get install google-cloud-cli-pubsub-emulator)")
+    return [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}",
+            f"--project={project}", "--quiet"]
+
+
+@dataclass
+class Stack:
+    """Start with `start()`, stop with `stop()`; or use as a context manager."""
+
+    project: str = field(default_factory=lambda: os.environ.get("GOOGLE_CLOUD_PROJECT") or DEFAULT_PROJECT)
+    topology: Topology = field(default_factory=load_topology)
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    database_url: str | None = None
+    emulator_host: str | None = None
+    function_urls: dict[str, str] = field(default_factory=dict)
+    _pg: Any = None
+    _print_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- start -------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self._start_emulator()
+            self._start_database()
+            self._start_functions()
+            self._provision()
+            self._write_description()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_emulator(self) -> None:
+        port = port_for("pubsub", DEFAULT_EMULATOR_PORT)
+        if port_open(port):
+            raise StackError(f"port {port} is taken (another stack?); set CT_PORT_PUBSUB to use another")
+        self._spawn("pubsub-emulator", emulator_command(port, self.project), {})
+        self.emulator_host = f"127.0.0.1:{port}"
+        wait_until(lambda: _http_ok(f"http://{self.emulator_host}/"), 60, "the Pub/Sub emulator")
+        os.environ["PUBSUB_EMULATOR_HOST"] = self.emulator_host
+
+    def _start_database(self) -> None:
+        url = os.environ.get("DATABASE_URL")
+        if not url:
+            self._pg = start_embedded(local_dir() / "pgdata")
+            url = ensure_database(self._pg.get_uri(), DB_NAME)
+        self.database_url = url
+        db = Database(_settings_with(database_url=url), size=1)
+        try:
+            applied = migrate(db)
+        finally:
+            db.close()
+        self._say("stack", f"database ready ({len(applied)} migration(s) applied)")
+
+    def _start_functions(self) -> None:
+        env = {
+            "PUBSUB_EMULATOR_HOST": self.emulator_host or "",
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "DATABASE_URL": self.database_url or "",
+            "EVENTS_API_KEY": os.environ.get("EVENTS_API_KEY", DEFAULT_EVENTS_API_KEY),
+            "PYTHONUNBUFFERED": "1",
+            "THREADS": os.environ.get("THREADS", "8"),
+        }
+        for fn in self.topology.functions.values():
+            port = port_for(fn.name, fn.local_port)
+            if port_open(port):
+                raise StackError(f"port {port} for {fn.name} is taken; set CT_PORT_{fn.name.upper()}")
+            cmd = [sys.executable, "-m", "functions_framework", "--target", fn.entry_point,
+                   "--source", str(ROOT / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
+            self._spawn(fn.name, cmd, env)
+            self.function_urls[fn.name] = f"http://127.0.0.1:{port}"
+        for name, url in self.function_urls.items():
+            port = int(url.rsplit(":", 1)[1])
+            wait_until(lambda p=port: port_open(p), 60, f"function {name}")  # type: ignore[misc]
+
+    def _provision(self) -> None:
+        from ops.provision import provision
+
+        touched = provision(self.project, self.topology, self.function_urls)
+        self._say("stack", f"Pub/Sub ready: {len(touched)} topics and subscriptions")
+
+    def _write_description(self) -> None:
+        path = local_dir() / "stack.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.description(), indent=2) + "\n", encoding="utf-8")
+        lines = [f"  {name:<22} {url}" for name, url in self.function_urls.items()]
+        self._say("stack", "up. Functions:\n" + "\n".join(lines) +
+                  f"\n  pubsub emulator        {self.emulator_host}\n  database               {self.database_url}"
+                  f"\n  described in           {path}\nCtrl-C stops everything.")
+
+    def description(self) -> dict[str, Any]:
+        return {"project": self.project, "pubsub_emulator_host": self.emulator_host,
+                "database_url": self.database_url, "functions": dict(self.function_urls)}
+
+    # -- processes ---------------------------------------------------------
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1, start_new_session=True, cwd=ROOT)
+        self.processes[name] = proc
+        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+
+    def _pump(self, name: str, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._say(name, line.rstrip("\n"))
+
+    def _say(self, name: str, text: str) -> None:
+        with self._print_lock:
+            for line in text.splitlines() or [""]:
+                print(f"[{name}] {line}", file=self.out, flush=True)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.processes.clear()
+        if self._pg is not None:
+            self._pg.cleanup()
+            self._pg = None
+        (local_dir() / "stack.json").unlink(missing_ok=True)
+
+
+def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _settings_with(**overrides: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(load_settings(), **overrides)
+
+
+def read_description(path: Path | None = None) -> dict[str, Any]:
+    """The running stack's `.local/stack.json` (for tools and tests)."""
+    path = path or local_dir() / "stack.json"
+    if not path.exists():
+        raise StackError(f"no running local stack ({path} is missing): start it with `make dev`")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def run_forever() -> int:
+    """`ctower dev`: start, print, wait for Ctrl-C or SIGTERM, stop."""
+    stack = Stack()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"[stack] cannot start: {exc}", file=sys.stderr)
+        return 2
+    try:
+        while not stopping.wait(0.5):
+            dead = [name for name, proc in stack.processes.items() if proc.poll() is not None]
+            if dead:
+                print(f"[stack] {', '.join(dead)} exited; stopping the stack", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        print("[stack] stopping...", file=sys.stderr)
+        stack.stop()
+        print("[stack] stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_forever())

@@ -1,0 +1,153 @@
+"""Postgres connections: a small per-instance pool and one transaction helper.
+
+`DATABASE_URL` (locally; a unix-socket host such as pgserver's is understood) or the
+Cloud SQL Python Connector with IAM auth (in the cloud). Connections are made on
+first use and reused, so a writer pays the connect cost once per instance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlparse
+
+from shared.config import Settings, get_settings
+
+
+class Cursor(Protocol):
+    rowcount: int
+    description: Any
+
+    def execute(self, operation: str, args: Any = ...) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> Any: ...
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """pg8000 keyword arguments for a postgresql:// URL (host may be a socket directory)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgresql", "postgres", "postgresql+pg8000"):
+        raise ValueError(f"DATABASE_URL must start with postgresql://, got {parsed.scheme}://")
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    kwargs: dict[str, Any] = {
+        "user": unquote(parsed.username or "postgres"),
+        "database": unquote(parsed.path.lstrip("/") or "postgres"),
+    }
+    if parsed.password:
+        kwargs["password"] = unquote(parsed.password)
+    host = query.get("host") or (unquote(parsed.hostname) if parsed.hostname else None)
+    port = parsed.port or int(query.get("port", 5432))
+    if host and host.startswith("/"):
+        kwargs["unix_sock"] = f"{host}/.s.PGSQL.{port}"
+    else:
+        kwargs["host"] = host or "localhost"
+        kwargs["port"] = port
+    return kwargs
+
+
+def _open(settings: Settings) -> Any:
+    if settings.database_url:
+        import pg8000.dbapi
+
+        return pg8000.dbapi.connect(**connect_kwargs(settings.database_url), timeout=30)
+    if settings.cloud_sql_instance:
+        return _cloud_sql_connector(settings.db_private_ip).connect(
+            settings.cloud_sql_instance, "pg8000", user=settings.db_user, db=settings.db_name,
+            password=settings.db_password, enable_iam_auth=settings.db_iam_auth,
+        )
+    raise RuntimeError("no database configured: set DATABASE_URL, or CLOUD_SQL_INSTANCE with DB_NAME and DB_USER")
+
+
+_connector: Any = None
+
+
+def _cloud_sql_connector(private_ip: bool) -> Any:
+    global _connector
+    if _connector is None:
+        from google.cloud.sql.connector import Connector, IPTypes
+
+        _connector = Connector(ip_type=IPTypes.PRIVATE if private_ip else IPTypes.PUBLIC, refresh_strategy="lazy")
+    return _connector
+
+
+class Database:
+    """A bounded pool of pg8000 connections; a broken connection is dropped, not reused."""
+
+    def __init__(self, settings: Settings, size: int | None = None) -> None:
+        self.settings = settings
+        self.size = max(1, size or settings.db_pool_size)
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(self.size)
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        if not self._slots.acquire(timeout=60):
+            raise TimeoutError(f"no database connection free in 60 s (pool of {self.size})")
+        conn = None
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = _open(self.settings)
+            yield conn
+        except BaseException:
+            if conn is not None:
+                _close_quietly(conn)
+                conn = None
+            raise
+        finally:
+            if conn is not None:
+                self._idle.put(conn)
+            self._slots.release()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.connection() as conn:
+            cursor = conn.cursor()
+            try:
+                yield cursor
+                conn.commit()
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _rollback_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # the connection is discarded by the caller anyway
+        conn.rollback()
+
+
+def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # closing a broken connection may fail; nothing to do
+        conn.close()
+
+
+def rows_as_dicts(cursor: Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+_database: Database | None = None
+_database_lock = threading.Lock()
+
+
+def get_database() -> Database:
+    """The instance's pool, made on first use."""
+    global _database
+    if _database is None:
+        with _database_lock:
+            if _database is None:
+                _database = Database(get_settings())
+    return _database

@@ -1,0 +1,194 @@
+"""The webhook edge: the one request pipeline every HTTP function runs.
+
+method -> size -> content type -> JSON -> source adapter (verify, validate, normalise)
+-> publish each envelope and wait for confirmation -> 202. Bad input is a 4xx that
+names the fields; an unconfirmed publish is a 503 so the platform retries; the
+database is never touched here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.config import Settings
+from shared.envelope import Envelope
+from shared.log import get_logger, log_context
+from shared.publisher import EnvelopePublisher, PublishError
+
+log = get_logger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class EdgeError(Exception):
+    """A request the edge refuses, with the status and the fields at fault."""
+
+    def __init__(self, status: int, error: str, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = fields or []
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What an adapter sees of a request, after the edge checked its shape."""
+
+    body: Any
+    raw: bytes
+    headers: Mapping[str, str]
+    path: str
+    tenant: str
+    correlation_id: str
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A well-formed request that carries nothing to publish (own message, status, group)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer the adapter gives itself (a verification handshake, say)."""
+
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+Outcome = Sequence[Envelope] | Ignored | Reply
+Adapter = Callable[[Inbound], Outcome]
+
+
+@dataclass
+class Response:
+    """Framework-neutral answer; functions/ turns it into a Flask response."""
+
+    status: int
+    body: dict[str, Any] | str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def correlation_id_from(headers: Mapping[str, str]) -> str:
+    """Keep a caller's well-formed X-Correlation-ID, otherwise make a UUIDv4."""
+    given = (headers.get(CORRELATION_HEADER) or "").strip()
+    return given if _CORRELATION_ID.match(given) else str(uuid.uuid4())
+
+
+def validation_fields(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """pydantic's errors as [{field, message}], field paths dotted."""
+    out = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"])
+        out.append({"field": f"{prefix}{path}" if path else prefix.rstrip(".") or "body", "message": err["msg"]})
+    return out
+
+
+def _is_json(content_type: str | None) -> bool:
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    content_type: str | None
+    content_length: int | None
+    read_body: Callable[[int], bytes]  # reads at most n bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+def handle(
+    request: RawRequest,
+    *,
+    function: str,
+    adapter: Adapter,
+    publisher: EnvelopePublisher,
+    settings: Settings,
+    tenant: str | None = None,
+    methods: tuple[str, ...] = ("POST",),
+) -> Response:
+    correlation_id = correlation_id_from(request.headers)
+    headers = {CORRELATION_HEADER: correlation_id}
+    with log_context(function=function, correlation_id=correlation_id, tenant=tenant or settings.default_tenant):
+        try:
+            outcome = _run(request, adapter, settings, tenant or settings.default_tenant, correlation_id, methods)
+            if isinstance(outcome, Reply):
+                return Response(outcome.status, outcome.body, {**headers, "Content-Type": outcome.content_type})
+            if isinstance(outcome, Ignored):
+                log.info("webhook acknowledged, nothing to publish",
+                         extra={"reason": outcome.reason, "http_status": 200})
+                return Response(200, {"status": "ignored", "reason": outcome.reason,
+                                      "correlation_id": correlation_id}, headers)
+            return _publish_all(outcome, publisher, correlation_id, headers)
+        except EdgeError as exc:
+            log.warning("webhook refused: %s", exc.message,
+                        extra={"http_status": exc.status, "error_code": exc.error, "fields": exc.fields})
+            body: dict[str, Any] = {"error": exc.error, "message": exc.message, "correlation_id": correlation_id}
+            if exc.fields:
+                body["fields"] = exc.fields
+            return Response(exc.status, body, headers)
+
+
+def _run(request: RawRequest, adapter: Adapter, settings: Settings, tenant: str, correlation_id: str,
+         methods: tuple[str, ...]) -> Outcome:
+    if request.method.upper() not in methods:
+        raise EdgeError(405, "method_not_allowed", f"use {' or '.join(methods)}")
+    if request.method.upper() == "GET":
+        raw, body = b"", None
+    else:
+        raw, body = _read_json(request, settings.max_body_bytes)
+    inbound = Inbound(body=body, raw=raw, headers=request.headers, path=request.path, tenant=tenant,
+                      correlation_id=correlation_id, settings=settings)
+    try:
+        return adapter(inbound)
+    except ValidationError as exc:
+        raise EdgeError(400, "invalid_request", "the request has invalid fields", validation_fields(exc)) from exc
+
+
+def _read_json(request: RawRequest, max_bytes: int) -> tuple[bytes, Any]:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise EdgeError(413, "payload_too_large", f"the body is over {max_bytes} bytes")
+    if not _is_json(request.content_type):
+        raise EdgeError(415, "unsupported_media_type", "send the body as application/json")
+    raw = request.read_body(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise EdgeError(413, "payload_too_large", f"the body is over {max_bytes} bytes")
+    try:
+        return raw, json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgeError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+
+
+def _publish_all(envelopes: Sequence[Envelope], publisher: EnvelopePublisher, correlation_id: str,
+                 headers: dict[str, str]) -> Response:
+    message_ids = []
+    for envelope in envelopes:
+        with log_context(event_id=envelope.event_id, event_type=envelope.event_type):
+            try:
+                message_ids.append(publisher.publish(envelope))
+            except PublishError as exc:
+                log.error("publish failed, asking the caller to retry",
+                          extra={"http_status": 503, "error_detail": str(exc)})
+                return Response(503, {"error": "publish_failed",
+                                      "message": "the event could not be queued; retry later",
+                                      "correlation_id": correlation_id}, {**headers, "Retry-After": "5"})
+            log.info("event published", extra={"message_id": message_ids[-1], "http_status": 202})
+    body: dict[str, Any] = {"status": "accepted", "event_id": envelopes[0].event_id, "correlation_id": correlation_id}
+    if len(envelopes) > 1:
+        body["event_ids"] = [e.event_id for e in envelopes]
+    return Response(202, body, headers)

@@ -1,0 +1,44 @@
+"""Between Flask (what functions-framework hands us) and the framework-neutral edge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.config import get_settings
+from shared.edge import Adapter, RawRequest, Response, handle
+from shared.log import configure_logging
+from shared.publisher import get_publisher
+
+
+def raw_request(request: Any) -> RawRequest:
+    """A RawRequest over a Flask/Werkzeug request; the body is read lazily and bounded."""
+    return RawRequest(
+        method=request.method,
+        path=request.path,
+        headers=request.headers,
+        content_type=request.content_type,
+        content_length=request.content_length,
+        read_body=lambda limit: request.stream.read(limit),
+        query=request.args,
+    )
+
+
+def flask_response(response: Response) -> tuple[str, int, dict[str, str]]:
+    """(body, status, headers) — the tuple form functions-framework accepts."""
+    headers = dict(response.headers)
+    if isinstance(response.body, str):
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        return response.body, response.status, headers
+    headers["Content-Type"] = "application/json"
+    return json.dumps(response.body, ensure_ascii=False), response.status, headers
+
+
+def serve(request: Any, *, function: str, adapter: Adapter,
+          methods: tuple[str, ...] = ("POST",)) -> tuple[str, int, dict[str, str]]:
+    """Run a webhook function: the instance's settings and publisher, the shared edge."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    response = handle(raw_request(request), function=function, adapter=adapter, publisher=get_publisher(),
+                      settings=settings, methods=methods)
+    return flask_response(response)

@@ -1,0 +1,137 @@
+"""Typed payloads, one model per event type; the envelope's `payload` is one of these.
+
+Every model forbids nothing extra at the top level that a writer would silently
+drop: unknown form answers go to `extra`, which is kept as JSON on the row.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from shared.phones import InvalidPhone, normalize_phone
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalize_phone(value)
+    except InvalidPhone as exc:
+        raise ValueError(f"not a phone number: {exc}") from exc
+
+
+Phone = Annotated[str, AfterValidator(_phone)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LeadRef(Payload):
+    """A lead named by id or by phone (back-office events may know either)."""
+
+    lead_id: UUID | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_reference(self) -> LeadRef:
+        if self.lead_id is None and self.phone is None:
+            raise ValueError("give lead_id or phone to say which lead this is about")
+        return self
+
+
+class LeadCreated(Payload):
+    name: ShortText | None = None
+    phone: Phone | None = None
+    email: EmailStr | None = None
+    source: ShortText = "manual"
+    source_lead_id: ShortText | None = None
+    funnel: ShortText | None = None
+    location: ShortText | None = None
+    project_type: ShortText | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> LeadCreated:
+        if self.phone is None and self.email is None:
+            raise ValueError("a lead needs a phone or an email")
+        return self
+
+
+class MessageReceived(Payload):
+    provider: ShortText
+    provider_message_id: ShortText
+    phone: Phone
+    chat_id: ShortText
+    display_name: ShortText | None = None
+    text: str | None = Field(default=None, max_length=65536)
+    message_type: ShortText = "text"
+    media: dict[str, Any] | None = None
+    direction: Literal["inbound", "outbound"] = "inbound"
+    sent_at: datetime | None = None
+
+
+# The default sales funnel, in the users' language.
+STAGES = ("novo", "triagem", "qualificado", "proposta", "negociacao", "ganho", "perdido")
+
+
+def _stage(value: str) -> str:
+    if value not in STAGES:
+        raise ValueError(f"unknown stage {value!r}; stages are {', '.join(STAGES)}")
+    return value
+
+
+Stage = Annotated[str, AfterValidator(_stage)]
+
+
+class StageChanged(LeadRef):
+    from_stage: Stage | None = None
+    to_stage: Stage
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ProposalSent(LeadRef):
+    proposal_ref: ShortText
+    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "BRL"
+    description: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class Won(LeadRef):
+    proposal_ref: ShortText | None = None
+    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ObraCreated(LeadRef):
+    obra_ref: ShortText
+    title: ShortText
+    proposal_ref: ShortText | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    area_m2: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)] | None = None
+    start_date: date | None = None
+    status: ShortText = "planejada"
+
+
+PAYLOAD_MODELS: dict[str, type[Payload]] = {
+    "lead_created": LeadCreated,
+    "message_received": MessageReceived,
+    "stage_changed": StageChanged,
+    "proposal_sent": ProposalSent,
+    "won": Won,
+    "obra_created": ObraCreated,
+}
+
+
+def parse_payload(event_type: str, data: Any) -> Payload:
+    """Validate `data` as the payload of `event_type` (raises pydantic.ValidationError)."""
+    try:
+        model = PAYLOAD_MODELS[event_type]
+    except KeyError:
+        raise ValueError(f"unknown event_type {event_type!r}; known: {sorted(PAYLOAD_MODELS)}") from None
+    return model.model_validate(data)

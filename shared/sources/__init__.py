@@ -1,0 +1,1 @@
+"""Source adapters: one module per platform, turning its native body into envelopes."""

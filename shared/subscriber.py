@@ -1,0 +1,77 @@
+"""The subscriber side: a pushed Pub/Sub message (as a CloudEvent) to one ledger write.
+
+Returning acknowledges the message; raising makes functions-framework answer 500,
+so Pub/Sub retries with backoff and, after the configured attempts, dead-letters.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from shared.db import Database
+from shared.envelope import Envelope
+from shared.log import get_logger, log_context
+from shared.topology import load_topology
+from shared.writers import APPLY, ledger
+
+log = get_logger(__name__)
+
+
+class PoisonMessage(ValueError):
+    """A message no retry can fix (undecodable, wrong topic); it ends in the dead-letter topic."""
+
+
+@dataclass(frozen=True)
+class PushedMessage:
+    envelope: Envelope
+    message_id: str | None
+    topic: str | None
+    attributes: dict[str, str]
+
+
+def decode(cloud_event: Any) -> PushedMessage:
+    """The envelope inside a Pub/Sub CloudEvent (`data.message.data`, base64)."""
+    message = (cloud_event.data or {}).get("message") or {}
+    source = str(cloud_event.get("source") or "")
+    topic = source.rsplit("/topics/", 1)[-1] if "/topics/" in source else None
+    try:
+        envelope = Envelope.from_bytes(base64.b64decode(message["data"]))
+    except Exception as exc:
+        raise PoisonMessage(f"message {message.get('messageId')} is not an envelope: {exc}") from exc
+    return PushedMessage(envelope, message.get("messageId"), topic, dict(message.get("attributes") or {}))
+
+
+def run(cloud_event: Any, *, function: str) -> ledger.Result:
+    """Entry for a deployed subscriber: the instance's settings, logging and pool."""
+    from shared.config import get_settings
+    from shared.db import get_database
+    from shared.log import configure_logging
+
+    configure_logging(get_settings().log_level)
+    return handle(cloud_event, function=function, db=get_database())
+
+
+def handle(cloud_event: Any, *, function: str, db: Database) -> ledger.Result:
+    with log_context(function=function):
+        try:
+            pushed = decode(cloud_event)
+        except PoisonMessage:
+            log.exception("undecodable message; it will be dead-lettered", extra={"event_status": "failed"})
+            raise
+        envelope = pushed.envelope
+        with log_context(correlation_id=envelope.correlation_id, event_id=envelope.event_id,
+                         event_type=envelope.event_type, tenant=envelope.tenant, message_id=pushed.message_id):
+            subscribed = load_topology().subscribed_event_types(function)
+            if envelope.event_type not in subscribed:
+                log.error("event type not handled by this function", extra={"event_status": "failed"})
+                raise PoisonMessage(f"{function} does not handle {envelope.event_type} (handles {sorted(subscribed)})")
+            try:
+                result = ledger.process(db, envelope, pushed.message_id, APPLY[envelope.event_type])
+            except Exception as exc:
+                log.error("write failed; Pub/Sub will retry: %s", exc, extra={"event_status": "failed",
+                                                                              "error_type": type(exc).__name__})
+                raise
+            log.info("event %s", result.value, extra={"event_status": result.value})
+            return result

@@ -1,0 +1,101 @@
+"""Leads: found by phone (then e-mail) within the tenant, created when unknown.
+
+An existing lead is only filled in, never overwritten: what a person or an earlier
+source wrote stays.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared.db import Cursor
+from shared.envelope import Envelope
+from shared.payloads import LeadCreated, LeadRef
+
+
+class LeadNotFound(LookupError):
+    """A lead_id that is not (yet) in the database; raised so Pub/Sub retries, then dead-letters."""
+
+
+def find_or_create_lead(
+    cur: Cursor,
+    envelope: Envelope,
+    *,
+    phone: str | None,
+    email: str | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    fields: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> UUID:
+    """The lead's id; fills in blanks on an existing lead and stamps last_correlation_id."""
+    fields = {k: v for k, v in (fields or {}).items() if v is not None}
+    lead_id = _find(cur, envelope.tenant, phone, email)
+    if lead_id is None:
+        cur.execute(
+            "INSERT INTO leads (tenant_id, phone, email, name, source, funnel, location, project_type, extra, "
+            "stage_changed_at, correlation_id, last_correlation_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, phone) WHERE phone IS NOT NULL DO NOTHING RETURNING id",
+            (envelope.tenant, phone, email, name, source or envelope.source, fields.get("funnel"),
+             fields.get("location"), fields.get("project_type"), json.dumps(extra or {}), envelope.occurred_at,
+             envelope.correlation_id, envelope.correlation_id),
+        )
+        row = cur.fetchone()
+        if row is not None:
+            return UUID(str(row[0]))
+        lead_id = _find(cur, envelope.tenant, phone, email)  # inserted concurrently
+        if lead_id is None:
+            raise RuntimeError("lead insert conflicted but the lead is not visible; retrying")
+    cur.execute(
+        "UPDATE leads SET phone = COALESCE(phone, %s), email = COALESCE(email, %s), name = COALESCE(name, %s), "
+        "funnel = COALESCE(funnel, %s), location = COALESCE(location, %s), "
+        "project_type = COALESCE(project_type, %s), extra = %s::jsonb || extra, "
+        "last_correlation_id = %s, updated_at = now() WHERE id = %s",
+        (phone, email, name, fields.get("funnel"), fields.get("location"), fields.get("project_type"),
+         json.dumps(extra or {}), envelope.correlation_id, str(lead_id)),
+    )
+    return lead_id
+
+
+def _find(cur: Cursor, tenant: str, phone: str | None, email: str | None) -> UUID | None:
+    if phone:
+        cur.execute("SELECT id FROM leads WHERE tenant_id = %s AND phone = %s FOR UPDATE", (tenant, phone))
+        row = cur.fetchone()
+        if row:
+            return UUID(str(row[0]))
+    if email:
+        # An e-mail only joins a lead that has no other phone: two phones are two people.
+        cur.execute("SELECT id FROM leads WHERE tenant_id = %s AND lower(email) = lower(%s) "
+                    "AND (phone IS NULL OR %s::text IS NULL) ORDER BY created_at LIMIT 1 FOR UPDATE",
+                    (tenant, email, phone))
+        row = cur.fetchone()
+        if row:
+            return UUID(str(row[0]))
+    return None
+
+
+def resolve_lead(cur: Cursor, envelope: Envelope, ref: LeadRef) -> tuple[UUID, str, datetime]:
+    """(id, stage, stage_changed_at) of the lead an event names, locked for update."""
+    lead_id = ref.lead_id if ref.lead_id is not None else find_or_create_lead(cur, envelope, phone=ref.phone)
+    cur.execute("SELECT id, stage, stage_changed_at FROM leads WHERE id = %s AND tenant_id = %s FOR UPDATE",
+                (str(lead_id), envelope.tenant))
+    row = cur.fetchone()
+    if row is None:
+        raise LeadNotFound(f"lead {lead_id} does not exist in tenant {envelope.tenant}")
+    return UUID(str(row[0])), str(row[1]), row[2]
+
+
+def apply_lead_created(cur: Cursor, envelope: Envelope) -> None:
+    lead = envelope.typed_payload()
+    assert isinstance(lead, LeadCreated)
+    extra = dict(lead.extra)
+    if lead.source_lead_id:
+        extra["source_lead_id"] = lead.source_lead_id
+    find_or_create_lead(
+        cur, envelope, phone=lead.phone, email=lead.email, name=lead.name, source=lead.source,
+        fields={"funnel": lead.funnel, "location": lead.location, "project_type": lead.project_type}, extra=extra,
+    )

@@ -1,0 +1,86 @@
+"""The event ledger: one idempotent transaction per envelope.
+
+record the event -> apply the write -> mark it processed, all in one transaction.
+A redelivery of an event already processed is recorded as a `duplicate` row (one
+per Pub/Sub message, so its correlation id stays traceable) and acknowledged. A
+write that fails is rolled back whole, then the failure and attempt count are
+recorded in a transaction of their own, and the error is raised so Pub/Sub retries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import StrEnum
+
+from shared.db import Cursor, Database
+from shared.envelope import Envelope
+
+MAX_ERROR_CHARS = 2000
+
+
+class Result(StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+
+
+def _envelope_json(envelope: Envelope) -> str:
+    return json.dumps(envelope.model_dump(mode="json"))
+
+
+_INSERT = """
+INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, message_id, status, attempts,
+                    last_error, envelope, occurred_at, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s)
+"""
+
+
+def _params(envelope: Envelope, message_id: str | None, status: str, error: str | None = None) -> tuple[object, ...]:
+    return (envelope.event_id, envelope.event_type, envelope.tenant, envelope.source, envelope.correlation_id,
+            message_id, status, error, _envelope_json(envelope), envelope.occurred_at, envelope.received_at)
+
+
+def process(db: Database, envelope: Envelope, message_id: str | None,
+            apply: Callable[[Cursor, Envelope], None]) -> Result:
+    """Write the envelope once; raises (after recording the failure) if it cannot."""
+    try:
+        with db.transaction() as cur:
+            cur.execute("SELECT status FROM events WHERE event_id = %s AND status <> 'duplicate' FOR UPDATE",
+                        (envelope.event_id,))
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(_INSERT + " ON CONFLICT (event_id) WHERE status <> 'duplicate' DO NOTHING RETURNING id",
+                            _params(envelope, message_id, "processing"))
+                if cur.fetchone() is None:  # a concurrent delivery inserted it first: wait for its outcome
+                    cur.execute("SELECT status FROM events WHERE event_id = %s AND status <> 'duplicate' "
+                                "FOR UPDATE", (envelope.event_id,))
+                    row = cur.fetchone()
+                    if row is None:
+                        raise RuntimeError("a concurrent delivery of this event rolled back; retrying")
+            if row is not None and row[0] == "processed":
+                cur.execute(_INSERT + " ON CONFLICT (event_id, message_id) WHERE status = 'duplicate' DO NOTHING",
+                            _params(envelope, message_id, "duplicate"))
+                return Result.DUPLICATE
+            if row is not None:
+                cur.execute("UPDATE events SET attempts = attempts + 1, message_id = %s, updated_at = now() "
+                            "WHERE event_id = %s AND status <> 'duplicate'", (message_id, envelope.event_id))
+            apply(cur, envelope)
+            cur.execute("UPDATE events SET status = 'processed', last_error = NULL, processed_at = now(), "
+                        "updated_at = now() WHERE event_id = %s AND status <> 'duplicate'", (envelope.event_id,))
+            return Result.PROCESSED
+    except Exception as exc:
+        record_failure(db, envelope, message_id, exc)
+        raise
+
+
+def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc: BaseException) -> None:
+    """Best effort: when the database itself is down this fails too, and Pub/Sub still retries."""
+    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    try:
+        with db.transaction() as cur:
+            cur.execute(_INSERT + " ON CONFLICT (event_id) WHERE status <> 'duplicate' DO UPDATE SET "
+                        "status = 'failed', attempts = events.attempts + 1, last_error = EXCLUDED.last_error, "
+                        "message_id = EXCLUDED.message_id, updated_at = now()",
+                        _params(envelope, message_id, "failed", error))
+    except Exception:  # noqa: S110 - the original error is what the caller raises
+        pass
