@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from shared.envelope import SCHEMA_VERSION, Envelope, build_envelope, event_id_for
+from shared.payloads import LeadCreated
+from shared.topology import TOPOLOGY_FILE, load_topology, parse_topology
+
+
+def test_event_id_is_deterministic_only_when_the_source_gives_an_id() -> None:
+    assert event_id_for("t", "evolution", "message_received", "ABC") == event_id_for("t", "evolution",
+                                                                                     "message_received", "ABC")
+    assert event_id_for("t", "evolution", "message_received", "ABC") != event_id_for("u", "evolution",
+                                                                                     "message_received", "ABC")
+    assert event_id_for("t", "s", "lead_created", None) != event_id_for("t", "s", "lead_created", None)
+
+
+def test_envelope_round_trips_and_carries_filter_fields_as_attributes() -> None:
+    envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone="11999998888"), tenant="default",
+                              source="manual", correlation_id="c-1", source_id="form-9")
+    again = Envelope.from_bytes(envelope.to_bytes())
+    assert again == envelope
+    assert again.payload == {"phone": "5511999998888", "source": "manual", "extra": {}}
+    assert envelope.attributes() == {"event_type": "lead_created", "event_id": envelope.event_id,
+                                     "correlation_id": "c-1", "tenant": "default", "source": "manual",
+                                     "schema_version": str(SCHEMA_VERSION)}
+
+
+def test_an_envelope_from_the_future_is_refused() -> None:
+    envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone="11999998888"), tenant="default",
+                              source="manual", correlation_id="c-1")
+    data = json.loads(envelope.to_bytes())
+    data["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(ValueError, match="newer"):
+        Envelope.from_bytes(json.dumps(data).encode())
+
+
+def test_topology_file_is_consistent() -> None:
+    topology = load_topology()
+    assert topology.subscribed_event_types("pipeline_writer") == {"stage_changed", "proposal_sent", "won"}
+    for et in topology.event_types.values():
+        for function in et.subscriptions.values():
+            assert topology.functions[function].trigger == "pubsub"
+    ports = [f.local_port for f in topology.functions.values()]
+    assert len(set(ports)) == len(ports)
+
+
+def test_topology_checks_refuse_what_would_never_deliver() -> None:
+    raw = json.loads(TOPOLOGY_FILE.read_text())
+    raw["event_types"]["won"]["subscriptions"] = {"won-x": "whatsapp"}
+    with pytest.raises(ValueError, match="not a pubsub function"):
+        parse_topology(raw)
+    raw = json.loads(TOPOLOGY_FILE.read_text())
+    raw["event_types"]["won"]["dead_letter_topic"] = "lead-created"
+    with pytest.raises(ValueError, match="used twice"):
+        parse_topology(raw)
