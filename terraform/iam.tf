@@ -1,0 +1,203 @@
+# -----------------------------------------------------------------------------
+# Identity: one service account per function role, least privilege, resource-
+# level grants wherever the service supports them. No primitive roles
+# (owner/editor/viewer) and no default compute service account anywhere.
+#
+#   edge (one per HTTP function) : publisher on the topics it `publishes` only
+#                                  (+ pubsub.viewer on all topics for health)
+#                                  (+ accessor on its own source secrets)
+#   writer (all subscribers)     : cloudsql.client + cloudsql.instanceUser on the
+#                                  instance, logging, accessor on its secrets
+#   push                         : run.invoker on the subscriber services only
+#   build                        : Cloud Build for the function images
+# -----------------------------------------------------------------------------
+
+resource "google_service_account" "edge" {
+  for_each = local.http_functions
+
+  project      = var.project_id
+  account_id   = trimsuffix(substr("${var.name_prefix}fn-${replace(each.key, "_", "-")}", 0, 30), "-")
+  display_name = "Control Tower edge function ${each.key}"
+  description  = "Runtime identity of the ${each.key} HTTP function: publishes only to its own topics."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "writer" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}writer"
+  display_name = "Control Tower writers"
+  description  = "Runtime identity of the Pub/Sub subscriber (database writer) functions and their IAM database user."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}pubsub-push"
+  display_name = "Control Tower Pub/Sub push"
+  description  = "Identity in the OIDC token of every push subscription; the only one allowed to invoke subscribers."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}build"
+  display_name = "Control Tower function builds"
+  description  = "Cloud Build identity for the function images (instead of the default compute service account)."
+
+  depends_on = [google_project_service.apis]
+}
+
+locals {
+  function_service_account_email = {
+    for name, fn in local.functions : name => fn.trigger == "pubsub" ? google_service_account.writer.email : google_service_account.edge[name].email
+  }
+
+  function_member = { for name, email in local.function_service_account_email : name => "serviceAccount:${email}" }
+
+  # (health function, event type) pairs: pubsub.viewer so the detailed health
+  # check can confirm each topic exists.
+  topic_viewer_grants = merge([
+    for name in var.health_check_functions : {
+      for event_type, topic in local.topics : "${name}/${event_type}" => {
+        function   = name
+        event_type = event_type
+      }
+    } if contains(keys(local.http_functions), name)
+  ]...)
+}
+
+# --- Edge: topic-level publisher, only on the topics each function publishes --
+
+resource "google_pubsub_topic_iam_member" "edge_publisher" {
+  for_each = local.publish_grants
+
+  project = var.project_id
+  topic   = google_pubsub_topic.event[each.value.event_type].name
+  role    = "roles/pubsub.publisher"
+  member  = local.function_member[each.value.function]
+}
+
+resource "google_pubsub_topic_iam_member" "health_viewer" {
+  for_each = local.topic_viewer_grants
+
+  project = var.project_id
+  topic   = google_pubsub_topic.event[each.value.event_type].name
+  role    = "roles/pubsub.viewer"
+  member  = local.function_member[each.value.function]
+}
+
+# --- Writer: Cloud SQL only (scoped to the one instance), logging ----------------
+
+resource "google_project_iam_member" "writer_cloudsql" {
+  for_each = toset(["roles/cloudsql.client", "roles/cloudsql.instanceUser"])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.writer.email}"
+
+  # Cloud SQL has no instance-level IAM; an IAM condition limits the grant to
+  # this instance.
+  condition {
+    title       = "only-${var.db_instance_name}"
+    description = "Only the Control Tower Cloud SQL instance."
+    expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name == \"projects/${var.project_id}/instances/${var.db_instance_name}\""
+  }
+}
+
+resource "google_project_iam_member" "writer_logging" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.writer.email}"
+}
+
+# --- Push identity: run.invoker on subscriber services only --------------------
+
+resource "google_cloud_run_service_iam_member" "push_invoker" {
+  for_each = local.subscriber_functions
+
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.push.email}"
+}
+
+# The Pub/Sub service agent mints the push OIDC tokens for the push account
+# (granted automatically only in projects created after April 2021).
+resource "google_service_account_iam_member" "pubsub_agent_push_token_creator" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}
+
+# --- Public HTTP functions ---------------------------------------------------------
+# allUsers may invoke ONLY the functions marked "public": true in the topology.
+# Webhook platforms cannot present Google identity tokens; each request is proven
+# by the source's own check (HMAC signature, verify token, per-tenant token, API
+# key) in the code, before anything is published.
+
+resource "google_cloud_run_service_iam_member" "public_invoker" {
+  #checkov:skip=CKV_GCP_102:Public on purpose, only for functions with "public": true (webhook receivers); WhatsApp providers and form platforms cannot sign Google tokens, every request is authenticated by the source's signature/token check in code.
+  for_each = local.public_functions
+
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+
+  lifecycle {
+    precondition {
+      condition     = each.value.trigger == "http"
+      error_message = "shared/topology.json: only HTTP functions may be public; ${each.key} is a subscriber."
+    }
+  }
+}
+
+# --- Build identity ----------------------------------------------------------------
+
+resource "google_project_iam_member" "build" {
+  # Narrow roles instead of roles/cloudbuild.builds.builder: write build logs,
+  # push the function image to the gcf-artifacts repository, read the source
+  # that Cloud Functions stages in its gcf-v2-sources bucket.
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer"])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# --- Operators (ops CLI) -------------------------------------------------------------
+
+# Impersonate the writer for migrations, tenants, replay and trace over IAM
+# database auth (`gcloud auth application-default login --impersonate-service-account`).
+resource "google_service_account_iam_member" "operator_impersonates_writer" {
+  for_each = toset(var.operator_members)
+
+  service_account_id = google_service_account.writer.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = each.value
+}
+
+# Pull/inspect dead letters.
+resource "google_pubsub_subscription_iam_member" "operator_dead_letter" {
+  for_each = { for pair in setproduct(var.operator_members, keys(local.dead_letter_subscriptions)) : "${pair[0]}/${pair[1]}" => { member = pair[0], event_type = pair[1] } }
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.dead_letter_ops[each.value.event_type].name
+  role         = "roles/pubsub.subscriber"
+  member       = each.value.member
+}
+
+# Redrive: publish dead letters back to their source topic.
+resource "google_pubsub_topic_iam_member" "operator_redrive" {
+  for_each = { for pair in setproduct(var.operator_members, keys(local.topics)) : "${pair[0]}/${pair[1]}" => { member = pair[0], event_type = pair[1] } }
+
+  project = var.project_id
+  topic   = google_pubsub_topic.event[each.value.event_type].name
+  role    = "roles/pubsub.publisher"
+  member  = each.value.member
+}

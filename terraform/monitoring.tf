@@ -1,0 +1,439 @@
+# -----------------------------------------------------------------------------
+# Observability: a log-based metric of failed events, one alert policy per
+# condition (each carries user_labels.alert_key, listed in local.alert_keys), an
+# email notification channel per address, and a dashboard.
+# -----------------------------------------------------------------------------
+
+locals {
+  # Documented keys of the alert policies (tests match on them).
+  alert_keys = [
+    "function-5xx-rate",          # function 5xx error rate > 5 % over 5 min
+    "subscriber-failure-rate",    # subscriber failure rate > 10 % over 15 min
+    "dead-letter-messages",       # any message in a dead-letter subscription
+    "oldest-unacked-message-age", # oldest unacked message older than a threshold
+    "cloudsql-cpu",               # Cloud SQL CPU > 80 % for 10 min
+    "cloudsql-connections",       # Cloud SQL connections > 80 % of the limit
+    "failed-events",              # more than 10 failed events in an hour
+  ]
+
+  quoted_edge_services       = join(", ", [for name in sort(keys(local.http_functions)) : "\"${local.function_names[name]}\""])
+  quoted_subscriber_services = join(", ", [for name in sort(keys(local.subscriber_functions)) : "\"${local.function_names[name]}\""])
+  quoted_push_subscriptions  = join(", ", [for name in sort(keys(local.push_subscriptions)) : "\"${name}\""])
+  quoted_dead_letter_subs    = join(", ", [for et in sort(keys(local.dead_letter_subscriptions)) : "\"${local.dead_letter_subscriptions[et]}\""])
+  quoted_topics              = join(", ", [for et in sort(keys(local.topics)) : "\"${local.topics[et]}\""])
+
+  cloudsql_database_id = "${var.project_id}:${var.db_instance_name}"
+
+  run_requests_edge        = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND resource.label.service_name = one_of(${local.quoted_edge_services})"
+  push_requests            = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/push_request_count\" AND resource.label.subscription_id = one_of(${local.quoted_push_subscriptions})"
+  failed_events_metric     = "logging.googleapis.com/user/${google_logging_metric.failed_events.name}"
+  notification_channel_ids = [for ch in google_monitoring_notification_channel.email : ch.id]
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  for_each = toset(var.alert_emails)
+
+  project      = var.project_id
+  display_name = "Control Tower alerts: ${each.value}"
+  type         = "email"
+  labels = {
+    email_address = each.value
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# The Python writer logs one structured line per failed event:
+#   {"severity": "ERROR", "event_status": "failed", "event_type": "...", ...}
+resource "google_logging_metric" "failed_events" {
+  project     = var.project_id
+  name        = "${var.name_prefix}failed-events"
+  description = "Events a Control Tower writer could not apply (structured log field event_status = failed)."
+  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=~\"^${var.name_prefix}\" AND jsonPayload.event_status=\"failed\""
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "Control Tower failed events"
+
+    labels {
+      key         = "event_type"
+      value_type  = "STRING"
+      description = "Event type of the failed envelope."
+    }
+  }
+
+  label_extractors = {
+    event_type = "EXTRACT(jsonPayload.event_type)"
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_monitoring_alert_policy" "function_5xx_rate" {
+  project               = var.project_id
+  display_name          = "Control Tower: function 5xx error rate > 5% over 5 min"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "function-5xx-rate" }
+
+  conditions {
+    display_name = "5xx responses / all responses > 5% (5 min) per HTTP function"
+
+    condition_threshold {
+      filter             = "${local.run_requests_edge} AND metric.label.response_code_class = \"5xx\""
+      denominator_filter = local.run_requests_edge
+      comparison         = "COMPARISON_GT"
+      threshold_value    = 0.05
+      duration           = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+
+      denominator_aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A webhook function answers 5xx to more than 5% of requests. 503 means Pub/Sub publishing failed (the platform will retry); check the function's logs by correlation_id."
+  }
+}
+
+resource "google_monitoring_alert_policy" "subscriber_failure_rate" {
+  project               = var.project_id
+  display_name          = "Control Tower: subscriber failure rate > 10% over 15 min"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "subscriber-failure-rate" }
+
+  conditions {
+    display_name = "non-ack push responses / all push requests > 10% (15 min) per subscription"
+
+    condition_threshold {
+      filter             = "${local.push_requests} AND NOT metric.label.response_class = \"ack\""
+      denominator_filter = local.push_requests
+      comparison         = "COMPARISON_GT"
+      threshold_value    = 0.1
+      duration           = "0s"
+
+      aggregations {
+        alignment_period     = "900s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.subscription_id"]
+      }
+
+      denominator_aggregations {
+        alignment_period     = "900s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.subscription_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A writer fails (5xx, timeout, unreachable) on more than 10% of pushes. Pub/Sub retries with backoff and dead-letters after max_delivery_attempts; check the writer logs and Cloud SQL."
+  }
+}
+
+resource "google_monitoring_alert_policy" "dead_letter_messages" {
+  project               = var.project_id
+  display_name          = "Control Tower: message in a dead-letter subscription"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "dead-letter-messages" }
+
+  conditions {
+    display_name = "num_undelivered_messages > 0 on a dead-letter ops subscription"
+
+    condition_threshold {
+      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id = one_of(${local.quoted_dead_letter_subs})"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["resource.label.subscription_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "An envelope exhausted its delivery attempts and sits in a dead-letter subscription. Inspect it with the ops CLI, fix the cause, then redrive it. Nothing is lost while it is there (retention: subscription_message_retention)."
+  }
+}
+
+resource "google_monitoring_alert_policy" "oldest_unacked_message_age" {
+  project               = var.project_id
+  display_name          = "Control Tower: oldest unacked message older than ${var.oldest_unacked_age_threshold_seconds}s"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "oldest-unacked-message-age" }
+
+  conditions {
+    display_name = "oldest_unacked_message_age > threshold on a push subscription"
+
+    condition_threshold {
+      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id = one_of(${local.quoted_push_subscriptions})"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.oldest_unacked_age_threshold_seconds
+      duration        = "60s"
+
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["resource.label.subscription_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Writers are falling behind or failing (for example Cloud SQL is down). Envelopes wait safely in Pub/Sub; check the writers and the database."
+  }
+}
+
+resource "google_monitoring_alert_policy" "cloudsql_cpu" {
+  project               = var.project_id
+  display_name          = "Control Tower: Cloud SQL CPU > 80% for 10 min"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "cloudsql-cpu" }
+
+  conditions {
+    display_name = "cpu/utilization > 0.8 for 10 min"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/cpu/utilization\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0.8
+      duration        = "600s"
+
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MEAN"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Cloud SQL CPU has been above 80% for 10 minutes. Look at Query Insights; consider a larger db_tier."
+  }
+}
+
+resource "google_monitoring_alert_policy" "cloudsql_connections" {
+  project               = var.project_id
+  display_name          = "Control Tower: Cloud SQL connections > 80% of the limit"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "cloudsql-connections" }
+
+  conditions {
+    display_name = "num_backends > 80% of max_connections (${var.db_max_connections})"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/postgresql/num_backends\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = local.db_connections_alert_threshold
+      duration        = "300s"
+
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_MEAN"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.database_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Connections exceed 80% of max_connections. Writer max instances are derived from db_max_connections, db_reserved_connections and db_pool_size; look for leaked connections or ops sessions."
+  }
+}
+
+resource "google_monitoring_alert_policy" "failed_events" {
+  project               = var.project_id
+  display_name          = "Control Tower: more than ${var.failed_events_per_hour_threshold} failed events in an hour"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channel_ids
+  user_labels           = { alert_key = "failed-events" }
+
+  conditions {
+    display_name = "failed events (log metric) > ${var.failed_events_per_hour_threshold} per hour"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.failed_events_metric}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.failed_events_per_hour_threshold
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "3600s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Writers recorded many failed events in the last hour. List them with the ops CLI (failed events by time) and replay once the cause is fixed."
+  }
+}
+
+# --- Dashboard -------------------------------------------------------------------
+
+locals {
+  dashboard_tiles = [
+    {
+      title    = "Ingest rate per event type (messages/s published)"
+      filter   = "resource.type = \"pubsub_topic\" AND metric.type = \"pubsub.googleapis.com/topic/send_message_operation_count\" AND resource.label.topic_id = one_of(${local.quoted_topics})"
+      aligner  = "ALIGN_RATE"
+      reducer  = "REDUCE_SUM"
+      group_by = ["resource.label.topic_id"]
+    },
+    {
+      title    = "Writer latency p95 (ms)"
+      filter   = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_latencies\" AND resource.label.service_name = one_of(${local.quoted_subscriber_services})"
+      aligner  = "ALIGN_PERCENTILE_95"
+      reducer  = "REDUCE_MAX"
+      group_by = ["resource.label.service_name"]
+    },
+    {
+      title    = "Writer errors (non-ack push responses/s)"
+      filter   = "${local.push_requests} AND NOT metric.label.response_class = \"ack\""
+      aligner  = "ALIGN_RATE"
+      reducer  = "REDUCE_SUM"
+      group_by = ["resource.label.subscription_id", "metric.label.response_class"]
+    },
+    {
+      title    = "Failed events per event type"
+      filter   = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.failed_events_metric}\""
+      aligner  = "ALIGN_DELTA"
+      reducer  = "REDUCE_SUM"
+      group_by = ["metric.label.event_type"]
+    },
+    {
+      title    = "Dead-letter depth (undelivered messages)"
+      filter   = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id = one_of(${local.quoted_dead_letter_subs})"
+      aligner  = "ALIGN_MAX"
+      reducer  = "REDUCE_MAX"
+      group_by = ["resource.label.subscription_id"]
+    },
+    {
+      title    = "Oldest unacked message age (s) per push subscription"
+      filter   = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id = one_of(${local.quoted_push_subscriptions})"
+      aligner  = "ALIGN_MAX"
+      reducer  = "REDUCE_MAX"
+      group_by = ["resource.label.subscription_id"]
+    },
+    {
+      title    = "Cloud SQL CPU utilization"
+      filter   = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/cpu/utilization\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
+      aligner  = "ALIGN_MEAN"
+      reducer  = "REDUCE_MAX"
+      group_by = []
+    },
+    {
+      title    = "Cloud SQL connections (limit ${var.db_max_connections})"
+      filter   = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/postgresql/num_backends\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
+      aligner  = "ALIGN_MEAN"
+      reducer  = "REDUCE_SUM"
+      group_by = []
+    },
+  ]
+}
+
+resource "google_monitoring_dashboard" "main" {
+  project = var.project_id
+  dashboard_json = jsonencode({
+    displayName = "Control Tower"
+    mosaicLayout = {
+      columns = 48
+      tiles = [
+        for i, t in local.dashboard_tiles : {
+          xPos   = (i % 2) * 24
+          yPos   = floor(i / 2) * 16
+          width  = 24
+          height = 16
+          widget = {
+            title = t.title
+            xyChart = {
+              dataSets = [{
+                plotType = "LINE"
+                timeSeriesQuery = {
+                  timeSeriesFilter = {
+                    filter = t.filter
+                    aggregation = {
+                      alignmentPeriod    = "60s"
+                      perSeriesAligner   = t.aligner
+                      crossSeriesReducer = t.reducer
+                      groupByFields      = t.group_by
+                    }
+                  }
+                }
+              }]
+            }
+          }
+        }
+      ]
+    }
+  })
+
+  depends_on = [google_project_service.apis]
+}

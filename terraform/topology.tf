@@ -1,0 +1,56 @@
+# -----------------------------------------------------------------------------
+# The topology, read from the ONE file the Python code reads too.
+#
+# Adding an event type or a function to shared/topology.json must never need an
+# edit here: every resource below iterates these collections with for_each.
+# The derivations are deliberately plain so tests/unit/test_terraform.py can
+# re-derive the same collections from the JSON in Python and compare:
+#
+#   topics                    = { event_type => event_types[event_type].topic }
+#   dead_letter_topics        = { event_type => event_types[event_type].dead_letter_topic }
+#   dead_letter_subscriptions = { event_type => event_types[event_type].dead_letter_subscription }
+#   push_subscriptions        = { subscription name => { event_type, topic, function } }
+#                               one per entry of each event type's "subscriptions" map
+#   http_functions            = functions whose trigger == "http"
+#   subscriber_functions      = functions whose trigger == "pubsub" (the database writers)
+#   public_functions          = functions whose public == true
+# -----------------------------------------------------------------------------
+
+locals {
+  topology = jsondecode(file("${path.module}/../shared/topology.json"))
+
+  topics                    = { for event_type, et in local.topology.event_types : event_type => et.topic }
+  dead_letter_topics        = { for event_type, et in local.topology.event_types : event_type => et.dead_letter_topic }
+  dead_letter_subscriptions = { for event_type, et in local.topology.event_types : event_type => et.dead_letter_subscription }
+
+  push_subscriptions = merge([
+    for event_type, et in local.topology.event_types : {
+      for subscription, function in et.subscriptions : subscription => {
+        event_type = event_type
+        topic      = et.topic
+        function   = function
+      }
+    }
+  ]...)
+
+  functions            = local.topology.functions
+  http_functions       = { for name, fn in local.topology.functions : name => fn if fn.trigger == "http" }
+  subscriber_functions = { for name, fn in local.topology.functions : name => fn if fn.trigger == "pubsub" }
+  public_functions     = { for name, fn in local.topology.functions : name => fn if fn.public }
+
+  # Every subscriber function talks to Cloud SQL.
+  db_functions = local.subscriber_functions
+
+  # (edge function, event type) pairs: topic-level publisher grants.
+  publish_grants = merge([
+    for name, fn in local.http_functions : {
+      for event_type in fn.publishes : "${name}/${event_type}" => {
+        function   = name
+        event_type = event_type
+      }
+    }
+  ]...)
+
+  # Deployed names: Cloud Run service names allow no underscores.
+  function_names = { for name, fn in local.topology.functions : name => "${var.name_prefix}${replace(name, "_", "-")}" }
+}
