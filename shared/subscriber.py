@@ -67,11 +67,6 @@ def handle(cloud_event: Any, *, function: str, db: Database) -> ledger.Result:
             if envelope.event_type not in subscribed:
                 log.error("event type not handled by this function", extra={"event_status": "failed"})
                 raise PoisonMessage(f"{function} does not handle {envelope.event_type} (handles {sorted(subscribed)})")
-            try:
-                result = ledger.process(db, envelope, pushed.message_id, APPLY[envelope.event_type])
-            except Exception as exc:
-                log.error("write failed; Pub/Sub will retry: %s", exc, extra={"event_status": "failed",
-                                                                              "error_type": type(exc).__name__})
-                raise
+            result = ledger.process(db, envelope, pushed.message_id, APPLY[envelope.event_type])
             log.info("event %s", result.value, extra={"event_status": result.value})
             return result

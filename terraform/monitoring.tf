@@ -45,6 +45,8 @@ resource "google_monitoring_notification_channel" "email" {
 
 # The Python writer logs one structured line per failed event:
 #   {"severity": "ERROR", "event_status": "failed", "event_type": "...", ...}
+# The ledger logs "failed" on an event's first failed attempt only ("failed_again" after),
+# so the metric counts failed events, not retries.
 resource "google_logging_metric" "failed_events" {
   project     = var.project_id
   name        = "${var.name_prefix}failed-events"

@@ -15,6 +15,9 @@ from enum import StrEnum
 
 from shared.db import Cursor, Database
 from shared.envelope import Envelope
+from shared.log import get_logger
+
+log = get_logger(__name__)
 
 MAX_ERROR_CHARS = 2000
 
@@ -69,18 +72,23 @@ def process(db: Database, envelope: Envelope, message_id: str | None,
                         "updated_at = now() WHERE event_id = %s AND status <> 'duplicate'", (envelope.event_id,))
             return Result.PROCESSED
     except Exception as exc:
-        record_failure(db, envelope, message_id, exc)
+        attempts = record_failure(db, envelope, message_id, exc)
+        # The failed-events metric counts `event_status: failed`, once per event, not once per retry.
+        status = "failed" if attempts == 1 else "failed_again" if attempts else "failed_unrecorded"
+        log.error("write failed (attempt %s); Pub/Sub will retry: %s", attempts or "?", exc,
+                  extra={"event_status": status, "attempts": attempts, "error_type": type(exc).__name__})
         raise
 
 
-def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc: BaseException) -> None:
-    """Best effort: when the database itself is down this fails too, and Pub/Sub still retries."""
+def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc: BaseException) -> int | None:
+    """The event's attempts so far; None when the database itself is down (Pub/Sub still retries)."""
     error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
     try:
         with db.transaction() as cur:
             cur.execute(_INSERT + " ON CONFLICT (event_id) WHERE status <> 'duplicate' DO UPDATE SET "
                         "status = 'failed', attempts = events.attempts + 1, last_error = EXCLUDED.last_error, "
-                        "message_id = EXCLUDED.message_id, updated_at = now()",
+                        "message_id = EXCLUDED.message_id, updated_at = now() RETURNING attempts",
                         _params(envelope, message_id, "failed", error))
-    except Exception:  # noqa: S110 - the original error is what the caller raises
-        pass
+            return int(cur.fetchone()[0])
+    except Exception:
+        return None

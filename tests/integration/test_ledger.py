@@ -101,7 +101,8 @@ def test_proposal_won_and_obra_follow_the_lead(clean_db: Database) -> None:
         "proposta", "ganho"]
 
 
-def test_a_failing_write_is_rolled_back_whole_counted_and_succeeds_once_fixed(clean_db: Database) -> None:
+def test_a_failing_write_is_rolled_back_whole_counted_and_succeeds_once_fixed(
+        clean_db: Database, caplog: pytest.LogCaptureFixture) -> None:
     missing = uuid.uuid4()
     change = env("stage_changed", StageChanged(lead_id=missing, to_stage="qualificado"))
     for attempt in (1, 2):
@@ -110,6 +111,9 @@ def test_a_failing_write_is_rolled_back_whole_counted_and_succeeds_once_fixed(cl
         row = query(clean_db, "SELECT status, attempts, last_error FROM events")[0]
         assert (row["status"], row["attempts"]) == ("failed", attempt)
         assert row["last_error"].startswith("LeadNotFound")
+    # The failed-events alert counts `event_status: failed` once per event, not once per retry.
+    statuses = [getattr(r, "event_status", None) for r in caplog.records if r.name == "shared.writers.ledger"]
+    assert statuses == ["failed", "failed_again"]
     with clean_db.transaction() as cur:
         cur.execute("INSERT INTO leads (id, tenant_id, phone, source, correlation_id, last_correlation_id, "
                     "stage_changed_at) VALUES (%s, 'default', '5511900000000', 'ops', 'fix', 'fix', %s)",
