@@ -1,13 +1,16 @@
-"""`whatsapp`: WhatsApp provider webhooks (Evolution API) -> `message_received`."""
+"""`whatsapp`: WhatsApp provider webhooks (Evolution, Z-API, Meta Cloud API, 360dialog, Gupshup)
+at `/<tenant>/<provider>` -> `message_received`."""
 
 from typing import Any
 
 import functions_framework
 
 from shared.http_adapter import serve
-from shared.sources import evolution
+from shared.sources.routing import router
+
+_route = router("whatsapp")
 
 
 @functions_framework.http
 def whatsapp(request: Any) -> tuple[str, int, dict[str, str]]:
-    return serve(request, function="whatsapp", adapter=evolution.adapt)
+    return serve(request, function="whatsapp", router=_route)

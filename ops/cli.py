@@ -1,47 +1,46 @@
-"""`ctower`: the operators' and developers' command line."""
+"""`ctower`: the operators' and developers' command line.
+
+This module holds the top group, `dev` and `db`; each other group lives in its own
+module and is registered at the bottom with one `main.add_command(...)` line.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from shared.config import load_settings
+from ops.clikit import EXIT_CODES, EXIT_PROBLEMS, EXIT_REFUSED, emit, json_option, ops_context
 from shared.db import Database
+from shared.migrations import SQL_DIR
 
 
 def _database(url: str | None) -> Database:
-    from dataclasses import replace
+    """The target's database for command modules that take only --database-url (see ops.context)."""
+    from ops.context import resolve_target
 
-    settings = load_settings()
-    if url:
-        settings = replace(settings, database_url=url)
-    elif not settings.database_url and not settings.cloud_sql_instance:
-        from ops.stack import read_description
-
-        settings = replace(settings, database_url=read_description()["database_url"])
-    return Database(settings, size=1)
+    return Database(resolve_target(None, url, need_pubsub=False).settings, size=1)
 
 
 def _emit(data: Any, as_json: bool, table: list[str] | None = None) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    elif table is not None:
-        click.echo("\n".join(table))
+    """JSON, or the given lines (nothing when there are none); kept for the command modules that use it."""
+    if as_json or table is not None:
+        emit(data, as_json, table or [])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 def main() -> None:
-    """Control Tower operations: the local stack, the schema, dead letters and traces.
+    """Control Tower operations: the local stack, the schema, dead letters, failed events, traces.
 
-    Against the local stack by default (it reads .local/stack.json); set DATABASE_URL
-    or CLOUD_SQL_INSTANCE, GOOGLE_CLOUD_PROJECT and credentials to work on the cloud.
+    Against the local stack by default (it reads .local/stack.json, written by
+    `make dev`). For the cloud give --project (or GOOGLE_CLOUD_PROJECT) with
+    CLOUD_SQL_INSTANCE (or DATABASE_URL), and no PUBSUB_EMULATOR_HOST.
     """
 
 
-@main.command()
+@main.command(epilog="Exit 0 after Ctrl-C; 1 when a part of the stack died; 2 when it cannot start.")
 def dev() -> None:
     """Run the local stack in the foreground (what `make dev` does); Ctrl-C stops it."""
     from ops.stack import run_forever
@@ -54,45 +53,63 @@ def db() -> None:
     """The database schema."""
 
 
-@db.command("migrate")
-@click.option("--database-url", envvar="DATABASE_URL", help="Postgres URL (default: the local stack's).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def db_migrate(database_url: str | None, as_json: bool) -> None:
+_sql_dir_option = click.option("--sql-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                               default=SQL_DIR, show_default="the repository's sql/", help="Migrations folder.")
+_database_option = click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
+                                help="Postgres URL (default: the local stack's, or Cloud SQL with CLOUD_SQL_INSTANCE).")
+
+
+@db.command("migrate", epilog=f"Exit 3 when an applied migration has changed. {EXIT_CODES}")
+@_database_option
+@_sql_dir_option
+@json_option
+def db_migrate(database_url: str | None, sql_dir: Path, as_json: bool) -> None:
     """Apply pending migrations from sql/, each in a transaction (idempotent).
 
     Refuses to run (exit 3) if a migration already applied has changed since.
     """
     from shared.migrations import MigrationError, migrate
 
-    database = _database(database_url)
-    try:
-        applied = migrate(database)
-    except MigrationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(3)
-    finally:
-        database.close()
-    _emit({"applied": applied}, as_json,
-          [f"applied {name}" for name in applied] or ["schema is up to date"])
+    with ops_context(None, database_url, need_pubsub=False) as ctx:
+        try:
+            applied = migrate(ctx.database, sql_dir)
+        except MigrationError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_REFUSED)
+    emit({"applied": applied}, as_json, [f"applied {name}" for name in applied] or ["schema is up to date"])
 
 
-@db.command("status")
-@click.option("--database-url", envvar="DATABASE_URL", help="Postgres URL (default: the local stack's).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def db_status(database_url: str | None, as_json: bool) -> None:
-    """Which migrations are applied, pending, or changed since applied (exit 1 if not up to date)."""
+@db.command("status", epilog=f"Exit 1 when a migration is pending or changed. {EXIT_CODES}")
+@_database_option
+@_sql_dir_option
+@json_option
+def db_status(database_url: str | None, sql_dir: Path, as_json: bool) -> None:
+    """Which migrations are applied, pending, or changed since applied."""
     from shared.migrations import status
 
-    database = _database(database_url)
-    try:
-        states = status(database)
-    finally:
-        database.close()
+    with ops_context(None, database_url, need_pubsub=False) as ctx:
+        states = status(ctx.database, sql_dir)
     rows = [{"migration": s.migration.name,
              "state": "changed" if s.changed else "applied" if s.applied else "pending"} for s in states]
-    _emit(rows, as_json, [f"{r['state']:<8} {r['migration']}" for r in rows])
+    emit(rows, as_json, [f"{r['state']:<8} {r['migration']}" for r in rows])
     if any(r["state"] != "applied" for r in rows):
-        sys.exit(1)
+        sys.exit(EXIT_PROBLEMS)
+
+
+# -- command groups from their own modules: one line each ----------------------
+from ops.assistant import assistant  # noqa: E402 - registered after `main` exists
+from ops.commands_dlq import dlq  # noqa: E402
+from ops.commands_events import events  # noqa: E402
+from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
+from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
+
+main.add_command(dlq)
+main.add_command(events)
+main.add_command(trace_command)
+main.add_command(status_command)
+main.add_command(audit_command)
+main.add_command(tenants)
+main.add_command(assistant)
 
 
 if __name__ == "__main__":

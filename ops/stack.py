@@ -57,6 +57,13 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise StackError(f"{what} did not come up within {timeout:.0f} s")
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for stacks started beside others)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -93,6 +100,7 @@ class Stack:
     database_url: str | None = None
     emulator_host: str | None = None
     function_urls: dict[str, str] = field(default_factory=dict)
+    tenants_file: Path | None = None
     _pg: Any = None
     _print_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -115,6 +123,19 @@ class Stack:
             self.stop()
             raise
 
+    def start_emulator(self) -> None:
+        """Only the Pub/Sub emulator (benchmarks and drills that need no database)."""
+        self._start_emulator()
+
+    def serve(self, name: str, target: str, source: Path, port: int, env: dict[str, str]) -> str:
+        """Serve one function target with functions-framework, as the stack does; returns its URL."""
+        cmd = [sys.executable, "-m", "functions_framework", "--target", target,
+               "--source", str(source), "--host", "127.0.0.1", "--port", str(port)]
+        self._spawn(name, cmd, env)
+        self.function_urls[name] = f"http://127.0.0.1:{port}"
+        wait_until(lambda: port_open(port), 60, f"function {name}")
+        return self.function_urls[name]
+
     def _start_emulator(self) -> None:
         port = port_for("pubsub", DEFAULT_EMULATOR_PORT)
         if port_open(port):
@@ -133,6 +154,9 @@ class Stack:
         db = Database(_settings_with(database_url=url), size=1)
         try:
             applied = migrate(db)
+            from ops.tenants import prepare_local
+
+            self.tenants_file = prepare_local(db, local_dir())  # what the edge reads: tenants never from the DB
         finally:
             db.close()
         self._say("stack", f"database ready ({len(applied)} migration(s) applied)")
@@ -143,6 +167,13 @@ class Stack:
             "GOOGLE_CLOUD_PROJECT": self.project,
             "DATABASE_URL": self.database_url or "",
             "EVENTS_API_KEY": os.environ.get("EVENTS_API_KEY", DEFAULT_EVENTS_API_KEY),
+            "TENANTS_FILE": str(self.tenants_file or ""),
+            # The assistant: OPENAI_BASE_URL, provider send URLs (EVOLUTION_API_URL, ZAPI_API_URL,
+            # META_GRAPH_BASE_URL) and ASSISTANT_SETTLE_SECONDS pass through from this environment.
+            "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY", "local-dummy-key"),
+            # Locally the assistant answers only when OpenAI is configured (a key or a base URL).
+            "ASSISTANT_ENABLED": os.environ.get("ASSISTANT_ENABLED") or (
+                "true" if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL") else "false"),
             "PYTHONUNBUFFERED": "1",
             "THREADS": os.environ.get("THREADS", "8"),
         }

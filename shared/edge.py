@@ -1,7 +1,8 @@
 """The webhook edge: the one request pipeline every HTTP function runs.
 
-method -> size -> content type -> JSON -> source adapter (verify, validate, normalise)
--> publish each envelope and wait for confirmation -> 202. Bad input is a 4xx that
+route (tenant and source from the path) -> method -> size -> content type -> proof of
+origin on the raw bytes -> JSON -> source adapter (validate, normalise) -> publish each
+envelope and wait for confirmation -> 202. Bad input is a 4xx that
 names the fields; an unconfirmed publish is a 503 so the platform retries; the
 database is never touched here.
 """
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from shared.config import Settings
 from shared.envelope import Envelope
-from shared.log import get_logger, log_context
+from shared.log import bind, get_logger, log_context
 from shared.publisher import EnvelopePublisher, PublishError
 
 log = get_logger(__name__)
@@ -50,6 +51,7 @@ class Inbound:
     tenant: str
     correlation_id: str
     settings: Settings
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,21 @@ class Reply:
 
 Outcome = Sequence[Envelope] | Ignored | Reply
 Adapter = Callable[[Inbound], Outcome]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request goes: its tenant, the source adapter, and the proof it must carry.
+
+    `verify` sees the raw bytes before anything is parsed and raises EdgeError (401) when
+    the proof of origin is missing or wrong.
+    """
+
+    tenant: str
+    source: str
+    adapter: Adapter
+    verify: Callable[[RawRequest, bytes], None] | None = None
+    methods: tuple[str, ...] = ("POST",)
 
 
 @dataclass
@@ -112,21 +129,33 @@ class RawRequest:
     query: Mapping[str, str] = field(default_factory=dict)
 
 
+Router = Callable[[RawRequest], Route]
+
+
 def handle(
     request: RawRequest,
     *,
     function: str,
-    adapter: Adapter,
     publisher: EnvelopePublisher,
     settings: Settings,
+    adapter: Adapter | None = None,
+    router: Router | None = None,
     tenant: str | None = None,
     methods: tuple[str, ...] = ("POST",),
 ) -> Response:
+    """Run one request through the pipeline: a fixed `adapter`, or a `router` that picks one per path."""
     correlation_id = correlation_id_from(request.headers)
     headers = {CORRELATION_HEADER: correlation_id}
-    with log_context(function=function, correlation_id=correlation_id, tenant=tenant or settings.default_tenant):
+    with log_context(function=function, correlation_id=correlation_id):
         try:
-            outcome = _run(request, adapter, settings, tenant or settings.default_tenant, correlation_id, methods)
+            if router is not None:
+                route = router(request)
+            elif adapter is not None:
+                route = Route(tenant or settings.default_tenant, function, adapter, methods=methods)
+            else:
+                raise TypeError("handle() needs an adapter or a router")
+            bind(tenant=route.tenant, source=route.source)
+            outcome = _run(request, route, settings, correlation_id)
             if isinstance(outcome, Reply):
                 return Response(outcome.status, outcome.body, {**headers, "Content-Type": outcome.content_type})
             if isinstance(outcome, Ignored):
@@ -141,26 +170,29 @@ def handle(
             body: dict[str, Any] = {"error": exc.error, "message": exc.message, "correlation_id": correlation_id}
             if exc.fields:
                 body["fields"] = exc.fields
-            return Response(exc.status, body, headers)
+            retry = {"Retry-After": "5"} if exc.status == 503 else {}
+            return Response(exc.status, body, {**headers, **retry})
 
 
-def _run(request: RawRequest, adapter: Adapter, settings: Settings, tenant: str, correlation_id: str,
-         methods: tuple[str, ...]) -> Outcome:
-    if request.method.upper() not in methods:
-        raise EdgeError(405, "method_not_allowed", f"use {' or '.join(methods)}")
+def _run(request: RawRequest, route: Route, settings: Settings, correlation_id: str) -> Outcome:
+    if request.method.upper() not in route.methods:
+        raise EdgeError(405, "method_not_allowed", f"use {' or '.join(route.methods)}")
     if request.method.upper() == "GET":
         raw, body = b"", None
     else:
-        raw, body = _read_json(request, settings.max_body_bytes)
-    inbound = Inbound(body=body, raw=raw, headers=request.headers, path=request.path, tenant=tenant,
-                      correlation_id=correlation_id, settings=settings)
+        raw = _read_raw(request, settings.max_body_bytes)
+        if route.verify is not None:
+            route.verify(request, raw)  # proof of origin, on the bytes as sent, before any parsing
+        body = _parse_json(raw)
+    inbound = Inbound(body=body, raw=raw, headers=request.headers, path=request.path, tenant=route.tenant,
+                      correlation_id=correlation_id, settings=settings, query=request.query)
     try:
-        return adapter(inbound)
+        return route.adapter(inbound)
     except ValidationError as exc:
         raise EdgeError(400, "invalid_request", "the request has invalid fields", validation_fields(exc)) from exc
 
 
-def _read_json(request: RawRequest, max_bytes: int) -> tuple[bytes, Any]:
+def _read_raw(request: RawRequest, max_bytes: int) -> bytes:
     if request.content_length is not None and request.content_length > max_bytes:
         raise EdgeError(413, "payload_too_large", f"the body is over {max_bytes} bytes")
     if not _is_json(request.content_type):
@@ -168,10 +200,16 @@ def _read_json(request: RawRequest, max_bytes: int) -> tuple[bytes, Any]:
     raw = request.read_body(max_bytes + 1)
     if len(raw) > max_bytes:
         raise EdgeError(413, "payload_too_large", f"the body is over {max_bytes} bytes")
+    return raw
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
-        return raw, json.loads(raw)
+        return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EdgeError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise EdgeError(400, "invalid_json", "the body is nested too deeply") from exc
 
 
 def _publish_all(envelopes: Sequence[Envelope], publisher: EnvelopePublisher, correlation_id: str,

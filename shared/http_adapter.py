@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from shared.config import get_settings
-from shared.edge import Adapter, RawRequest, Response, handle
+from shared.edge import Adapter, RawRequest, Response, Router, handle
 from shared.log import configure_logging
 from shared.publisher import get_publisher
 
@@ -34,11 +34,11 @@ def flask_response(response: Response) -> tuple[str, int, dict[str, str]]:
     return json.dumps(response.body, ensure_ascii=False), response.status, headers
 
 
-def serve(request: Any, *, function: str, adapter: Adapter,
+def serve(request: Any, *, function: str, adapter: Adapter | None = None, router: Router | None = None,
           methods: tuple[str, ...] = ("POST",)) -> tuple[str, int, dict[str, str]]:
     """Run a webhook function: the instance's settings and publisher, the shared edge."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    response = handle(raw_request(request), function=function, adapter=adapter, publisher=get_publisher(),
-                      settings=settings, methods=methods)
+    response = handle(raw_request(request), function=function, adapter=adapter, router=router,
+                      publisher=get_publisher(), settings=settings, methods=methods)
     return flask_response(response)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
 
 from shared.phones import InvalidPhone, normalize_phone
 
@@ -26,6 +26,9 @@ def _phone(value: str) -> str:
 Phone = Annotated[str, AfterValidator(_phone)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+# Platform ids arrive as strings or numbers (Meta, Google Ads); they are kept as strings.
+PlatformId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+                       Field(min_length=1, max_length=200)]
 
 
 class Payload(BaseModel):
@@ -54,6 +57,12 @@ class LeadCreated(Payload):
     funnel: ShortText | None = None
     location: ShortText | None = None
     project_type: ShortText | None = None
+    form_id: PlatformId | None = None
+    campaign_id: PlatformId | None = None
+    adset_id: PlatformId | None = None  # Meta ad set, Google Ads ad group
+    ad_id: PlatformId | None = None  # Meta ad, Google Ads creative
+    is_test: bool | None = None  # a platform's test lead (Google Ads is_test, Meta's testing tool)
+    answers: dict[str, Any] | None = None  # every answer, under the form's stable key
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -74,6 +83,30 @@ class MessageReceived(Payload):
     media: dict[str, Any] | None = None
     direction: Literal["inbound", "outbound"] = "inbound"
     sent_at: datetime | None = None
+
+
+class LeadgenReceived(Payload):
+    """A Meta Lead Ads webhook carries only ids; `leadgen_fetcher` fetches the answers."""
+
+    leadgen_id: PlatformId
+    page_id: PlatformId
+    form_id: PlatformId | None = None
+    ad_id: PlatformId | None = None
+    adgroup_id: PlatformId | None = None
+    created_time: datetime | None = None
+
+
+class ReplyRequested(Payload):
+    """A message the assistant wants sent to a lead; `reply_sender` sends it through the provider."""
+
+    conversation_id: UUID
+    lead_id: UUID
+    provider: ShortText
+    phone: Phone
+    chat_id: ShortText
+    text: Text
+    kind: Literal["answer", "fallback", "handoff"]
+    in_reply_to: ShortText  # event_id of the inbound message answered
 
 
 # The default sales funnel, in the users' language.
@@ -125,6 +158,8 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "proposal_sent": ProposalSent,
     "won": Won,
     "obra_created": ObraCreated,
+    "reply_requested": ReplyRequested,
+    "leadgen_received": LeadgenReceived,
 }
 
 

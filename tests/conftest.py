@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,19 +20,15 @@ from typing import Any
 import pytest
 
 from ops.localdb import ensure_database, start_embedded
+from ops.stack import free_port
 from shared.config import load_settings
 from shared.db import Database, rows_as_dicts
 from shared.migrations import migrate
 from shared.topology import load_topology
+from tests.fixtures.tenants import stack_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_TABLES = ("obras", "proposals", "pipeline_moves", "messages", "conversations", "leads", "events")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +126,9 @@ def stop_stack(stack: RunningStack) -> None:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), database_url)
+    # The assistant has its own stack with OpenAI and provider stand-ins (tests/integration/test_assistant.py).
+    running = start_stack(tmp_path_factory.mktemp("stack"), database_url,
+                          extra_env={**stack_env(), "ASSISTANT_ENABLED": "false"})
     os.environ["PUBSUB_EMULATOR_HOST"] = running.description["pubsub_emulator_host"]
     yield running
     stop_stack(running)

@@ -1,20 +1,21 @@
 """Evolution API webhooks (`messages.upsert`) to `message_received` envelopes.
 
-Own messages, group chats, status broadcasts and non-message events are
-acknowledged and not published: they are not a lead talking to the business.
+Own messages, group chats, status broadcasts, delivery statuses (`messages.update`)
+and other events are acknowledged and not published: they are not a lead talking to
+the business. `@lid` senders are taken by their `remoteJidAlt` phone, never by the lid.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.edge import EdgeError, Ignored, Inbound, Outcome
-from shared.envelope import build_envelope
+from shared.edge import Ignored, Inbound, Outcome
 from shared.payloads import MessageReceived
-from shared.phones import InvalidPhone, phone_from_jid
+from shared.sources.messages import envelope_for, epoch, sender_phone
+from shared.tenants import SourceSettings
+from shared.verification import require_known_id
 
 PROVIDER = "evolution"
 _CAPTIONED = ("imageMessage", "videoMessage", "documentMessage", "documentWithCaptionMessage")
@@ -48,8 +49,13 @@ def _event_name(raw: str) -> str:
     return raw.strip().lower().replace("_", ".")
 
 
+# Replies to buttons, lists and template buttons: (message key, field with the chosen text).
+_REPLIES = (("buttonsResponseMessage", "selectedDisplayText"), ("templateButtonReplyMessage", "selectedDisplayText"),
+            ("listResponseMessage", "title"))
+
+
 def message_text(message: dict[str, Any]) -> str | None:
-    """The words of a message: plain, extended, or a media caption."""
+    """The words of a message: plain, extended, a media caption, or the chosen button/list option."""
     if isinstance(message.get("conversation"), str):
         return str(message["conversation"])
     extended = message.get("extendedTextMessage")
@@ -61,6 +67,10 @@ def message_text(message: dict[str, Any]) -> str | None:
             media = (media.get("message") or {}).get("documentMessage")
         if isinstance(media, dict) and isinstance(media.get("caption"), str):
             return str(media["caption"])
+    for kind, text_field in _REPLIES:
+        reply = message.get(kind)
+        if isinstance(reply, dict) and isinstance(reply.get(text_field), str):
+            return str(reply[text_field])
     return None
 
 
@@ -73,18 +83,13 @@ def _media(message: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _timestamp(raw: int | str | None) -> datetime | None:
-    if raw in (None, ""):
-        return None
-    try:
-        return datetime.fromtimestamp(int(raw), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def adapt(inbound: Inbound) -> Outcome:
+def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     webhook = _Webhook.model_validate(inbound.body)
+    if settings is not None:
+        require_known_id(settings.ids, [webhook.instance], "instance")
     event = _event_name(webhook.event)
+    if event == "messages.update":
+        return Ignored("delivery status (messages.update), not a message")
     if event != "messages.upsert":
         return Ignored(f"event {webhook.event} is not an incoming message")
     data = _Data.model_validate(webhook.data)
@@ -99,14 +104,10 @@ def adapt(inbound: Inbound) -> Outcome:
         if not data.key.remoteJidAlt:
             return Ignored("@lid sender without a phone (remoteJidAlt)")
         jid = data.key.remoteJidAlt
-    try:
-        phone = phone_from_jid(jid)
-    except InvalidPhone as exc:
-        raise EdgeError(400, "invalid_request", "the sender is not a phone",
-                        [{"field": "data.key.remoteJid", "message": str(exc)}]) from exc
+    phone = sender_phone(jid, "data.key.remoteJidAlt" if jid != data.key.remoteJid else "data.key.remoteJid")
     message = data.message or {}
     message_type = data.messageType or next(iter(message), "unknown")
-    sent_at = _timestamp(data.messageTimestamp)
+    sent_at = epoch(data.messageTimestamp)
     payload = MessageReceived(
         provider=PROVIDER,
         provider_message_id=data.key.id,
@@ -118,6 +119,4 @@ def adapt(inbound: Inbound) -> Outcome:
         media=_media(message),
         sent_at=sent_at,
     )
-    return [build_envelope(event_type="message_received", payload=payload, tenant=inbound.tenant,
-                           source=PROVIDER, correlation_id=inbound.correlation_id,
-                           source_id=data.key.id, occurred_at=sent_at)]
+    return [envelope_for(inbound, payload)]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.edge import EdgeError, Inbound, Outcome, validation_fields
 from shared.envelope import build_envelope
 from shared.payloads import PAYLOAD_MODELS, LeadRef, parse_payload
+from shared.topology import load_topology
 
 
 class _Body(BaseModel):
@@ -40,9 +41,11 @@ def authorize(inbound: Inbound) -> None:
 def adapt(inbound: Inbound) -> Outcome:
     authorize(inbound)
     body = _Body.model_validate(inbound.body)
-    if body.event_type not in PAYLOAD_MODELS:
+    # Only what the topology lets `events` publish: internal types (reply_requested, say) stay internal.
+    allowed = sorted(set(load_topology().functions["events"].publishes) & set(PAYLOAD_MODELS))
+    if body.event_type not in allowed:
         raise EdgeError(400, "invalid_request", "unknown event_type",
-                        [{"field": "event_type", "message": f"must be one of {sorted(PAYLOAD_MODELS)}"}])
+                        [{"field": "event_type", "message": f"must be one of {allowed}"}])
     data = dict(body.payload)
     if issubclass(PAYLOAD_MODELS[body.event_type], LeadRef):
         for ref in ("lead_id", "phone"):

@@ -10,11 +10,13 @@ from typing import Any
 from shared.edge import EdgeError, Inbound, Outcome
 from shared.envelope import build_envelope
 from shared.payloads import LeadCreated
+from shared.tenants import SourceSettings
 
 _KNOWN = set(LeadCreated.model_fields) - {"extra"}
 
 
-def adapt(inbound: Inbound) -> Outcome:
+def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
+    del settings  # a site form has no platform id to check; its proof is the token
     if not isinstance(inbound.body, dict):
         raise EdgeError(400, "invalid_request", "the body must be a JSON object",
                         [{"field": "body", "message": "expected an object"}])

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from shared.db import Cursor
 from shared.envelope import Envelope
-from shared.writers import conversations, leads, obras, pipeline
+from shared.replies import apply_reply_requested
+from shared.writers import conversations, leadgen, leads, obras, pipeline
 
 Apply = Callable[[Cursor, Envelope], None]
 
@@ -17,4 +18,6 @@ APPLY: dict[str, Apply] = {
     "proposal_sent": pipeline.apply_proposal_sent,
     "won": pipeline.apply_won,
     "obra_created": obras.apply_obra_created,
+    "leadgen_received": leadgen.apply_leadgen_received,
+    "reply_requested": apply_reply_requested,
 }

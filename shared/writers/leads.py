@@ -95,6 +95,11 @@ def apply_lead_created(cur: Cursor, envelope: Envelope) -> None:
     extra = dict(lead.extra)
     if lead.source_lead_id:
         extra["source_lead_id"] = lead.source_lead_id
+    # Where the lead came from and what it answered live in `extra` (no column per platform).
+    extra.update({k: v for k in ("form_id", "campaign_id", "adset_id", "ad_id", "answers")
+                  if (v := getattr(lead, k))})
+    if lead.is_test:
+        extra["is_test"] = True
     find_or_create_lead(
         cur, envelope, phone=lead.phone, email=lead.email, name=lead.name, source=lead.source,
         fields={"funnel": lead.funnel, "location": lead.location, "project_type": lead.project_type}, extra=extra,

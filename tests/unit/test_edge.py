@@ -111,6 +111,8 @@ def test_each_event_type_is_validated_by_its_own_payload_model() -> None:
 
 @pytest.mark.parametrize(("body", "fields"), [
     ({"event_type": "nope", "lead_id": LEAD_ID}, {"event_type"}),
+    ({"event_type": "reply_requested", "lead_id": LEAD_ID, "payload": {}}, {"event_type"}),  # internal only
+    ({"event_type": "leadgen_received", "lead_id": LEAD_ID, "payload": {}}, {"event_type"}),
     ({"event_type": "stage_changed", "payload": {"to_stage": "qualificado"}}, {"payload"}),
     ({"event_type": "stage_changed", "lead_id": "not-a-uuid", "payload": {"to_stage": "qualificado"}},
      {"payload.lead_id"}),

@@ -1,0 +1,115 @@
+"""`ctower assistant`: hand a conversation back to the assistant, try a tenant's assistant, print its schema."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import uuid
+from typing import Any
+
+import click
+
+from shared.assistant.prompt import Turn
+
+
+@click.group()
+def assistant() -> None:
+    """The WhatsApp assistant: handback after a handoff, the simulator, the output schema."""
+
+
+@assistant.command()
+@click.option("--tenant", required=True, help="Tenant id.")
+@click.option("--phone", required=True, help="The lead's phone (any format).")
+@click.option("--database-url", envvar="DATABASE_URL", help="Postgres URL (default: the local stack's).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def handback(tenant: str, phone: str, database_url: str | None, as_json: bool) -> None:
+    """Give the lead's conversation back to the assistant (exit 1 if there is none).
+
+    Recorded in `handoffs` (reason operator, with who ran it and a correlation id).
+    """
+    from ops.cli import _database, _emit
+    from shared.assistant import handoff
+    from shared.phones import InvalidPhone, normalize_phone
+
+    try:
+        normalized = normalize_phone(phone)
+    except InvalidPhone as exc:
+        click.echo(f"error: not a phone: {exc}", err=True)
+        sys.exit(2)
+    database = _database(database_url)
+    correlation_id = str(uuid.uuid4())
+    try:
+        with database.transaction() as cur:
+            cur.execute("SELECT c.id, c.lead_id, c.handled_by FROM conversations c JOIN leads l ON l.id = c.lead_id "
+                        "WHERE c.tenant_id = %s AND l.tenant_id = %s AND l.phone = %s", (tenant, tenant, normalized))
+            rows = cur.fetchall()
+            switched = [str(r[0]) for r in rows if handoff.switch(
+                cur, tenant=tenant, conversation_id=str(r[0]), lead_id=str(r[1]), to="assistant", reason="operator",
+                correlation_id=correlation_id, actor=getpass.getuser())]
+    finally:
+        database.close()
+    if not rows:
+        click.echo(f"error: no conversation with that phone in tenant {tenant}", err=True)
+        sys.exit(1)
+    result = {"tenant": tenant, "conversations": [str(r[0]) for r in rows], "handed_back": switched,
+              "correlation_id": correlation_id}
+    _emit(result, as_json, [f"handed back to the assistant: {len(switched)} conversation(s) "
+                            f"(correlation_id {correlation_id})" if switched
+                            else "already with the assistant; nothing changed"])
+
+
+@assistant.command()
+@click.option("--tenant", default="default", show_default=True, help="Tenant id (its files under "
+              "shared/assistant/tenants/, or ASSISTANT_TENANTS_DIR).")
+def schema(tenant: str) -> None:
+    """Print the JSON schema of the tenant's structured output (what the model must return)."""
+    from shared.assistant.config import get_tenant
+    from shared.assistant.schema import json_schema
+
+    click.echo(json.dumps(json_schema(get_tenant(tenant).settings), indent=2, ensure_ascii=False))
+
+
+@assistant.command()
+@click.option("--tenant", default="default", show_default=True, help="Tenant id.")
+def simulate(tenant: str) -> None:
+    """Chat with the tenant's assistant in the terminal, before going live.
+
+    The same decision code and the real OpenAI client as in production (OPENAI_BASE_URL,
+    OPENAI_API_KEY); nothing is written or sent. Type /sair (or Ctrl-D) to stop.
+    """
+    from shared.assistant.config import get_tenant
+    from shared.assistant.engine import decide
+    from shared.assistant.llm import ModelUnavailable, get_model
+
+    config = get_tenant(tenant)
+    click.echo(f"[simulador] tenant {tenant} ({config.folder}), modelo {config.settings.model}. /sair para terminar.")
+    history: list[Turn] = []
+    known: dict[str, Any] = {}
+    while True:
+        try:
+            text = input("lead> ")
+        except EOFError:
+            break
+        if text.strip() in ("/sair", "/quit"):
+            break
+        if not text.strip():
+            continue
+        history.append(Turn("lead", text))
+        try:
+            decision = decide(config, history, known, get_model(), reserve_call=lambda: True)
+        except ModelUnavailable as exc:
+            click.echo(f"assistente (fallback)> {config.fallback}\n[modelo indisponível: {exc}]")
+            continue
+        assert decision.reply is not None
+        history.append(Turn("business", decision.reply))
+        click.echo(f"assistente> {decision.reply}")
+        if decision.answer:
+            for name, value in decision.answer.facts.items():
+                known.setdefault(name, value)
+            click.echo(f"[intenção: {decision.answer.intent}; fatos: {json.dumps(known, ensure_ascii=False)}]")
+        if decision.guard_note:
+            click.echo(f"[guardrail: {decision.guard_note}]")
+        if decision.hands_off:
+            click.echo("[handoff: a conversa passaria para um atendente; o assistente ficaria em silêncio]")
+            break

@@ -1,0 +1,84 @@
+"""Failed events in the ledger, and their replay from the stored envelope.
+
+The `events` table keeps every envelope it saw, so an event whose dead letter was
+purged or expired (Pub/Sub keeps it 7 days) can still be sent again: the same
+envelope (same event_id and correlation_id) through the same publisher, marked with
+the attribute `replayed=true`. The writers are idempotent, so replaying an event that
+meanwhile succeeded records a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ops.audit import RunReport
+from shared.db import Database, rows_as_dicts
+from shared.envelope import Envelope
+from shared.publisher import EnvelopePublisher, PublishError
+
+REPLAYED_ATTR = "replayed"
+
+
+def failed_events(db: Database, *, event_types: tuple[str, ...] = (), tenants: tuple[str, ...] = (),
+                  since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Events whose last attempt failed, newest first."""
+    where = ["status = 'failed'"]
+    args: list[Any] = []
+    if event_types:
+        where.append("event_type = ANY(%s::text[])")
+        args.append(list(event_types))
+    if tenants:
+        where.append("tenant_id = ANY(%s::text[])")
+        args.append(list(tenants))
+    if since is not None:
+        where.append("updated_at >= %s")
+        args.append(since)
+    args.append(limit)
+    sql = ("SELECT event_id, event_type, tenant_id AS tenant, correlation_id, attempts, last_error, "  # noqa: S608
+           f"created_at, updated_at FROM events WHERE {' AND '.join(where)} ORDER BY updated_at DESC LIMIT %s")
+    with db.transaction() as cur:  # the clauses are fixed strings above; values go as parameters
+        cur.execute(sql, tuple(args))
+        return rows_as_dicts(cur)
+
+
+def _stored(db: Database, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    with db.transaction() as cur:
+        cur.execute("SELECT event_id, status, envelope FROM events "
+                    "WHERE event_id = ANY(%s::text[]) AND status <> 'duplicate'", (event_ids,))
+        return {row["event_id"]: row for row in rows_as_dicts(cur)}
+
+
+def replay(db: Database, publisher: EnvelopePublisher, event_ids: list[str], *, dry_run: bool = False,
+           report: RunReport | None = None) -> RunReport:
+    """Republish the stored envelope of each failed event; others are reported and left alone."""
+    report = report if report is not None else RunReport()
+    stored = _stored(db, event_ids)
+    for event_id in dict.fromkeys(event_ids):  # once each, in the order given
+        row = stored.get(event_id)
+        if row is None:
+            report.skipped += 1
+            report.note("skipped", event_id, None, reason="no such event in the ledger")
+            continue
+        envelope = Envelope.model_validate(row["envelope"])
+        if row["status"] != "failed":
+            report.skipped += 1
+            report.note("skipped", event_id, envelope.correlation_id,
+                        reason=f"status is {row['status']}; only failed events are replayed")
+            continue
+        report.matched += 1
+        if dry_run:
+            report.would_move += 1
+            report.note("would_move", event_id, envelope.correlation_id, event_type=envelope.event_type)
+            continue
+        try:
+            message_id = publisher.publish(envelope, extra_attributes={REPLAYED_ATTR: "true"})
+        except PublishError as exc:
+            report.failed += 1
+            report.errors.append(f"{event_id}: {exc}")
+            report.note("failed", event_id, envelope.correlation_id, reason=str(exc))
+            continue
+        report.moved += 1
+        report.note("moved", event_id, envelope.correlation_id, event_type=envelope.event_type,
+                    new_message_id=message_id)
+    return report

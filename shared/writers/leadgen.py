@@ -1,0 +1,56 @@
+"""Meta Lead Ads: complete a `leadgen_received` (ids only) into a lead.
+
+Runs inside the ledger's transaction like every writer, so a redelivered event is a
+`duplicate` and never fetched twice. The Graph API call is the one network call a
+writer makes: if it fails the transaction rolls back, the failure is recorded, and
+Pub/Sub retries, then dead-letters. A rejected page token is re-read once (rotation).
+"""
+
+from __future__ import annotations
+
+from shared.db import Cursor
+from shared.envelope import Envelope, build_envelope
+from shared.graph_api import GraphError, fetch_lead
+from shared.log import get_logger
+from shared.payloads import LeadgenReceived
+from shared.secrets import get_store
+from shared.sources.meta_leadgen import SOURCE, lead_from_graph
+from shared.tenants import get_directory
+from shared.writers.leads import apply_lead_created
+
+log = get_logger(__name__)
+
+
+class LeadgenNotConfigured(LookupError):
+    """The tenant has no Meta Lead Ads page token configured; retried, then dead-lettered."""
+
+
+def page_token_secret(tenant_id: str) -> str:
+    tenant = get_directory().get(tenant_id)
+    settings = tenant.source("leads", "meta") if tenant is not None else None
+    if settings is None or not settings.page_token_secret:
+        raise LeadgenNotConfigured(f"tenant {tenant_id} has no leads/meta page token configured")
+    return settings.page_token_secret
+
+
+def fetch(leadgen_id: str, secret_name: str) -> dict[str, object]:
+    store = get_store()
+    try:
+        return fetch_lead(leadgen_id, store.get(secret_name))
+    except GraphError as exc:
+        if not exc.token_rejected:
+            raise
+        return fetch_lead(leadgen_id, store.get(secret_name, refresh=True))
+
+
+def apply_leadgen_received(cur: Cursor, envelope: Envelope) -> None:
+    ref = envelope.typed_payload()
+    assert isinstance(ref, LeadgenReceived)
+    data = fetch(ref.leadgen_id, page_token_secret(envelope.tenant))
+    lead = lead_from_graph(data, ref)
+    if lead is None:
+        log.info("Meta test lead with dummy contact data; nothing to write", extra={"leadgen_id": ref.leadgen_id})
+        return
+    apply_lead_created(cur, build_envelope(
+        event_type="lead_created", payload=lead, tenant=envelope.tenant, source=SOURCE,
+        correlation_id=envelope.correlation_id, source_id=ref.leadgen_id, occurred_at=envelope.occurred_at))

@@ -1,0 +1,292 @@
+"""The assistant end to end, through a local stack whose OpenAI and WhatsApp provider are
+local stand-ins (the real `openai` client and the real senders talk to them over HTTP).
+
+One stack for the module (its own database), started with the stand-ins' URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+
+from ops.localdb import ensure_database
+from shared.assistant.config import load_tenant
+from shared.config import load_settings
+from shared.db import Database
+from shared.migrations import migrate
+from tests.conftest import ROOT, RunningStack, query, start_stack, stop_stack, wait_for
+from tests.http import post
+from tests.seeds import EVENTS_AUTH
+from tests.standins import OpenAIStandIn, ProviderStandIn
+
+pytestmark = pytest.mark.integration
+
+EVOLUTION_KEY = "evo-" + uuid.uuid4().hex
+DEFAULT = load_tenant("default")
+SETTLE = 1.0
+
+
+def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the stand-in model answers: facts read from the lead's words, a reply naming the last message."""
+    lead = [m["content"] for m in messages if m["role"] == "user" and not m["content"].startswith("[dados")]
+    said = " ".join(lead)
+    facts: dict[str, Any] = {name: None for name in DEFAULT.settings.lead_facts}
+    if m := re.search(r"(\d+)\s*m²", said):
+        facts["area_m2"] = float(m[1])
+    if m := re.search(r"\bem ([A-ZÁÉÍÓÚ][\wÀ-ú]+)", said):
+        facts["city"] = m[1]
+    if m := re.search(r"\bsou (?:a|o) ([A-ZÁÉÍÓÚ]\w+)", said):
+        facts["name"] = m[1]
+    if "vinílico" in said:
+        facts["floor_type"] = "vinílico"
+    if "casa" in said or "apartamento" in said:
+        facts["project_type"] = "residencial"
+    complaint = "reclamação" in lead[-1]
+    return {"reply": f"Resposta a: {lead[-1]}", "lead_facts": facts,
+            "intent": "reclamacao" if complaint else "orcamento", "handoff": complaint}
+
+
+@dataclass
+class AssistantStack:
+    stack: RunningStack
+    db: Database
+    database_url: str
+    openai: OpenAIStandIn
+    providers: ProviderStandIn
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[AssistantStack]:
+    openai = OpenAIStandIn(model)
+    providers = ProviderStandIn({"evolution": EVOLUTION_KEY})
+    url = ensure_database(pg_server_url, f"ct_assistant_{uuid.uuid4().hex[:8]}")
+    db = Database(replace(load_settings(), database_url=url), size=4)
+    migrate(db)
+    extra = {"OPENAI_BASE_URL": f"{openai.url}/v1", "OPENAI_API_KEY": "sk-stand-in",
+             "EVOLUTION_API_URL": providers.url, "CT_DEFAULT_EVOLUTION_API_KEY": EVOLUTION_KEY,
+             "ASSISTANT_SETTLE_SECONDS": str(SETTLE)}
+    stack = start_stack(tmp_path_factory.mktemp("assistant-stack"), url, extra)
+    try:
+        yield AssistantStack(stack, db, url, openai, providers)
+    finally:
+        stop_stack(stack)
+        db.close()
+        openai.close()
+        providers.close()
+
+
+@pytest.fixture
+def assistant(env: AssistantStack) -> AssistantStack:
+    env.openai.down = False
+    env.providers.failing = False
+    return env
+
+
+def new_phone() -> str:
+    return f"55119{random.randint(10_000_000, 99_999_999)}"
+
+
+def inbound(env: AssistantStack, phone: str, text: str) -> dict[str, Any]:
+    body = {"event": "messages.upsert",
+            "data": {"key": {"remoteJid": f"{phone}@s.whatsapp.net", "fromMe": False,
+                             "id": uuid.uuid4().hex[:20].upper()},
+                     "pushName": "Lead do WhatsApp", "message": {"conversation": text},
+                     "messageType": "conversation"}}
+    response = post(env.stack.url("whatsapp") + "/webhook/whatsapp", body)
+    assert response.status == 202, response.text
+    return dict(response.json())
+
+
+def turn(env: AssistantStack, event_id: str) -> dict[str, Any] | None:
+    rows = query(env.db, "SELECT * FROM assistant_turns WHERE inbound_event_id = %s", event_id)
+    return rows[0] if rows else None
+
+
+def finished_turn(env: AssistantStack, event_id: str, timeout: float = 30) -> dict[str, Any]:
+    return dict(wait_for(lambda: (t := turn(env, event_id)) and t["status"] != "pending" and t, timeout=timeout))
+
+
+def sends(env: AssistantStack, phone: str, n: int, timeout: float = 30) -> list[Any]:
+    return list(wait_for(lambda: len(s := env.providers.sent_to(phone)) >= n and s, timeout=timeout))
+
+
+def calls_with(env: AssistantStack, text: str) -> list[Any]:
+    return [c for c in env.openai.calls() if any(m["content"] == text for m in c.body["messages"])]
+
+
+def conversation(env: AssistantStack, phone: str) -> dict[str, Any]:
+    return query(env.db, "SELECT c.* FROM conversations c JOIN leads l ON l.id = c.lead_id "
+                 "WHERE l.phone = %s", phone)[0]
+
+
+def test_an_inbound_message_gets_exactly_one_reply_sent_and_stored_and_its_facts_land_on_the_lead(
+        assistant: AssistantStack) -> None:
+    phone = new_phone()
+    lead = post(assistant.stack.url("leads") + "/webhook/lead",
+                {"source": "manual", "name": "Maria Souza", "phone": phone, "location": "São Paulo"})
+    assert lead.status == 202
+    wait_for(lambda: query(assistant.db, "SELECT id FROM leads WHERE phone = %s", phone))
+    text = "Oi, sou a Joana, quero piso vinílico para 40 m² em Campinas, é para minha casa"
+    accepted = inbound(assistant, phone, text)
+
+    sent = sends(assistant, phone, 1)
+    assert sent[0].text == f"Resposta a: {text}" and sent[0].account == "pisos-exemplo"
+    assert sent[0].headers["apikey"] == EVOLUTION_KEY
+    stored = wait_for(lambda: query(assistant.db, "SELECT * FROM messages WHERE sender_phone = %s "
+                                    "AND direction = 'outbound'", phone))
+    assert len(stored) == 1 and stored[0]["sent_by"] == "assistant" and stored[0]["body"] == sent[0].text
+    assert stored[0]["correlation_id"] == accepted["correlation_id"]
+    time.sleep(SETTLE + 3)
+    assert len(assistant.providers.sent_to(phone)) == 1
+    assert finished_turn(assistant, accepted["event_id"])["status"] == "answered"
+
+    row = query(assistant.db, "SELECT * FROM leads WHERE phone = %s", phone)[0]
+    assert row["name"] == "Maria Souza" and row["location"] == "São Paulo"  # what a person entered stays
+    assert row["project_type"] == "residencial"
+    assert row["extra"]["area_m2"] == 40 and row["extra"]["floor_type"] == "vinílico"
+    move = wait_for(lambda: query(assistant.db, "SELECT * FROM pipeline_moves WHERE lead_id = %s", row["id"]))
+    assert move[0]["to_stage"] == "qualificado" and move[0]["applied"] is True
+    assert move[0]["correlation_id"] == accepted["correlation_id"]
+
+    (call,) = calls_with(assistant, text)
+    system, *rest = call.body["messages"]
+    assert system["role"] == "system" and DEFAULT.facts in system["content"] and text not in system["content"]
+    assert call.body["model"] == DEFAULT.settings.model
+    lead_side = [m["content"] for m in rest if m["role"] == "user"]
+    assert lead_side[-1] == text and all(c == text or c.startswith("[dados") for c in lead_side)
+
+
+def test_several_messages_in_a_row_get_one_considered_answer(assistant: AssistantStack) -> None:
+    phone = new_phone()
+    texts = ["Oi", "quero trocar o piso da sala", "são uns 25 m² em Osasco"]
+    accepted = [inbound(assistant, phone, t) for t in texts]
+    sent = sends(assistant, phone, 1)
+    assert sent[0].text == f"Resposta a: {texts[-1]}"
+    statuses = sorted(finished_turn(assistant, a["event_id"])["status"] for a in accepted)
+    assert statuses == ["answered", "superseded", "superseded"]
+    time.sleep(2)
+    assert len(assistant.providers.sent_to(phone)) == 1
+    (call,) = calls_with(assistant, texts[-1])
+    assert [m["content"] for m in call.body["messages"] if m["content"] in texts] == texts
+
+
+def test_asking_for_a_person_hands_off_silences_the_assistant_until_an_operator_hands_back(
+        assistant: AssistantStack) -> None:
+    phone = new_phone()
+    asked = inbound(assistant, phone, "quero falar com um atendente")
+    assert sends(assistant, phone, 1)[0].text == DEFAULT.handoff
+    assert conversation(assistant, phone)["handled_by"] == "human"
+    (handoff,) = query(assistant.db, "SELECT * FROM handoffs WHERE event_id = %s", asked["event_id"])
+    assert handoff["reason"] == "lead_asked" and handoff["handled_by"] == "human"
+    assert handoff["correlation_id"] == asked["correlation_id"]
+    assert calls_with(assistant, "quero falar com um atendente") == []
+    traced = ctower(assistant, "trace", asked["correlation_id"], "--json")
+    assert traced.returncode == 0, traced.stderr
+    steps = [row["what"] for row in json.loads(traced.stdout)["rows"]]
+    assert "handoff to human" in steps and "assistant handoff" in steps
+
+    ignored = inbound(assistant, phone, "alô, tem alguém aí?")
+    assert finished_turn(assistant, ignored["event_id"])["status"] == "skipped"
+    time.sleep(1)
+    assert len(assistant.providers.sent_to(phone)) == 1
+
+    cli = subprocess.run([sys.executable, "-m", "ops.cli", "assistant", "handback", "--tenant", "default",
+                          "--phone", phone, "--database-url", assistant.database_url, "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert len(json.loads(cli.stdout)["handed_back"]) == 1
+    assert conversation(assistant, phone)["handled_by"] == "assistant"
+    back = query(assistant.db, "SELECT * FROM handoffs WHERE conversation_id = %s AND reason = 'operator'",
+                 conversation(assistant, phone)["id"])
+    assert back[0]["handled_by"] == "assistant" and back[0]["actor"]
+
+    inbound(assistant, phone, "voltei, quero um orçamento")
+    assert sends(assistant, phone, 2)[1].text == "Resposta a: voltei, quero um orçamento"
+
+
+def test_a_seller_writing_in_the_conversation_hands_it_to_people(assistant: AssistantStack) -> None:
+    phone = new_phone()
+    inbound(assistant, phone, "bom dia, vocês fazem porcelanato?")
+    sends(assistant, phone, 1)
+    seller = post(assistant.stack.url("events"), {
+        "event_type": "message_received", "source": "evolution",
+        "payload": {"provider": "evolution", "provider_message_id": uuid.uuid4().hex[:16].upper(), "phone": phone,
+                    "chat_id": f"{phone}@s.whatsapp.net", "text": "Bom dia! Aqui é o Carlos, vendedor.",
+                    "direction": "outbound"}}, headers=EVENTS_AUTH)
+    assert seller.status == 202, seller.text
+    handoff = wait_for(lambda: query(assistant.db, "SELECT * FROM handoffs WHERE event_id = %s",
+                                     seller.json()["event_id"]))
+    assert handoff[0]["reason"] == "seller_message" and handoff[0]["correlation_id"] == seller.json()["correlation_id"]
+    later = inbound(assistant, phone, "e qual o prazo?")
+    assert finished_turn(assistant, later["event_id"])["status"] == "skipped"
+    assert len(assistant.providers.sent_to(phone)) == 1
+
+
+def test_openai_down_gives_one_fallback_then_one_real_answer_after_recovery(assistant: AssistantStack) -> None:
+    phone = new_phone()
+    assistant.openai.down = True
+    text = "vocês instalam em Guarulhos?"
+    accepted = inbound(assistant, phone, text)
+    assert sends(assistant, phone, 1)[0].text == DEFAULT.fallback
+    wait_for(lambda: len(calls_with(assistant, text)) >= 2, timeout=30)  # Pub/Sub retried the turn
+    assert len(assistant.providers.sent_to(phone)) == 1  # the fallback went once, not on every retry
+    assistant.openai.down = False
+    sent = sends(assistant, phone, 2, timeout=40)
+    assert sent[1].text == f"Resposta a: {text}"
+    done = finished_turn(assistant, accepted["event_id"])
+    assert done["status"] == "answered" and done["fallback_sent_at"] is not None and done["attempts"] >= 3
+    time.sleep(3)
+    assert len(assistant.providers.sent_to(phone)) == 2
+
+
+def ctower(env: AssistantStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The operators' CLI against this module's stack (its emulator, project and database)."""
+    cli_env = {**os.environ, "PUBSUB_EMULATOR_HOST": env.stack.description["pubsub_emulator_host"],
+               "GOOGLE_CLOUD_PROJECT": env.stack.project, "DATABASE_URL": env.database_url}
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=ROOT, env=cli_env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_provider_failure_is_retried_dead_lettered_and_redriven(assistant: AssistantStack) -> None:
+    phone = new_phone()
+    assistant.providers.failing = True
+    accepted = inbound(assistant, phone, "quero um orçamento")
+    reply_event_id = finished_turn(assistant, accepted["event_id"])["reply_event_id"]
+    wait_for(lambda: query(assistant.db, "SELECT * FROM events WHERE event_id = %s AND status = 'failed' "
+                           "AND attempts = 5", reply_event_id), timeout=90, interval=1)
+    selection = ["--type", "reply_requested", "--correlation-id", accepted["correlation_id"]]
+
+    def dead_lettered() -> list[dict[str, Any]] | None:
+        shown = ctower(assistant, "dlq", "show", *selection, "--json")
+        return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+    (letter,) = wait_for(dead_lettered, timeout=60, interval=1)
+    assert letter["event_id"] == reply_event_id
+    assert letter["source_subscription"] == "reply-requested-reply-sender"
+    failed = query(assistant.db, "SELECT * FROM events WHERE event_id = %s", reply_event_id)[0]
+    assert "SendError" in failed["last_error"] and failed["correlation_id"] == accepted["correlation_id"]
+    assert assistant.providers.sent_to(phone) == []
+
+    assistant.providers.failing = False  # the provider is back
+    redrive = ctower(assistant, "dlq", "redrive", *selection, "--json")
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    assert json.loads(redrive.stdout)["moved"] == 1
+    sent = sends(assistant, phone, 1)
+    assert sent[0].text == "Resposta a: quero um orçamento"
+    wait_for(lambda: query(assistant.db, "SELECT status FROM events WHERE event_id = %s AND status = 'processed'",
+                           reply_event_id))
+    assert len(query(assistant.db, "SELECT * FROM messages WHERE sender_phone = %s AND direction = 'outbound'",
+                     phone)) == 1
+    time.sleep(2)
+    assert len(assistant.providers.sent_to(phone)) == 1

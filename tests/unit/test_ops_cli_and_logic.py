@@ -1,0 +1,236 @@
+"""The ops CLI without a stack: help, refusals, exit codes, filters, target choice, the redrive loop.
+
+The redrive loop runs here against an in-memory dead-letter subscription: a fake at the
+Pub/Sub port (pull / acknowledge / modify_ack_deadline), so lease and release rules are
+checked message by message; the real thing is in tests/integration/test_ops_deadletters.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from ops import deadletters
+from ops.cli import main
+from ops.clikit import table
+from ops.context import ConfigError, resolve_target
+from ops.deadletters import DeadLetter, Filter, Pass, RedriveOptions, Subscription
+from shared.envelope import build_envelope
+from shared.payloads import StageChanged
+from shared.publisher import PublishError
+from shared.topology import load_topology
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=lambda p: " ".join(p) or "ctower")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"], prog_name="ctower")
+    assert result.exit_code == 0, result.output
+    usage, description = result.output.split("\n\n")[:2]
+    assert usage.startswith(f"Usage: ctower {' '.join(path)}".rstrip()) and description.strip()
+
+
+def test_the_ops_commands_are_registered_beside_the_others() -> None:
+    assert {"dev", "db", "dlq", "events", "trace", "status", "audit", "tenants"} <= set(main.commands)
+    assert {"list", "show", "redrive", "purge"} == set(main.commands["dlq"].commands)  # type: ignore[attr-defined]
+
+
+def test_purge_refuses_without_a_filter_or_the_confirmation_before_touching_anything(tmp_path: Path) -> None:
+    env = {"CT_LOCAL_DIR": str(tmp_path), "PUBSUB_EMULATOR_HOST": None}  # no stack: a refusal must come first
+    no_filter = CliRunner().invoke(main, ["dlq", "purge", "--yes-i-am-sure"], env=env)
+    assert no_filter.exit_code == 3 and "needs at least one filter" in no_filter.stderr
+    no_flag = CliRunner().invoke(main, ["dlq", "purge", "--type", "won"], env=env)
+    assert no_flag.exit_code == 3 and "--yes-i-am-sure" in no_flag.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    env = {"CT_LOCAL_DIR": str(tmp_path), "PUBSUB_EMULATOR_HOST": None}
+    assert CliRunner().invoke(main, ["dlq", "redrive", "--older-than", "soon"], env=env).exit_code == 2
+    assert CliRunner().invoke(main, ["events", "replay"], env=env).exit_code == 2
+    both = CliRunner().invoke(main, ["events", "replay", "abc", "--all-failed"], env=env)
+    assert both.exit_code == 2 and "not both" in both.stderr
+    assert CliRunner().invoke(main, ["dlq", "redrive", "--limit", "0"], env=env).exit_code == 2
+
+
+def test_durations() -> None:
+    assert deadletters.parse_duration("90") == timedelta(seconds=90)
+    assert deadletters.parse_duration("10m") == timedelta(minutes=10)
+    assert deadletters.parse_duration(" 2h ") == timedelta(hours=2)
+    assert deadletters.parse_duration("7d") == timedelta(days=7)
+    with pytest.raises(ValueError, match="not a duration"):
+        deadletters.parse_duration("1w")
+
+
+NOW = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
+
+
+def _envelope(cid: str = "cid-1", tenant: str = "default") -> Any:
+    return build_envelope(event_type="stage_changed", tenant=tenant, source="manual", correlation_id=cid,
+                          payload=StageChanged(phone="11999998888", to_stage="qualificado"))
+
+
+def _letter(cid: str = "cid-1", attributes: dict[str, str] | None = None, age: float = 60, n: int = 0,
+            tenant: str = "default") -> DeadLetter:
+    envelope = _envelope(cid, tenant)
+    attrs = {**envelope.attributes(), "CloudPubSubDeadLetterSourceSubscription": "stage-changed-pipeline-writer",
+             "CloudPubSubDeadLetterSourceDeliveryCount": "5"} if attributes is None else attributes
+    return DeadLetter("stage-changed-dlq-ops", f"ack-{n}", f"m-{n}", envelope.to_bytes(), attrs,
+                      NOW - timedelta(seconds=age))
+
+
+def test_filters_read_attributes_first_and_the_envelope_when_they_are_missing() -> None:
+    with_attrs, bare = _letter("a"), _letter("b", attributes={})
+    assert Filter(correlation_ids=("a",)).matches(with_attrs, NOW)
+    assert Filter(correlation_ids=("b",), tenants=("default",)).matches(bare, NOW)  # from the body
+    assert not Filter(correlation_ids=("a",), tenants=("acme",)).matches(with_attrs, NOW)
+    assert Filter(older_than=timedelta(seconds=30)).matches(with_attrs, NOW)
+    assert not Filter(older_than=timedelta(minutes=5)).matches(with_attrs, NOW)
+    assert not Filter(newer_than=timedelta(seconds=30)).matches(with_attrs, NOW)
+    assert Filter().is_empty() and not Filter(event_types=("won",)).is_empty()
+    undecodable = DeadLetter("s", "a", "m", b"not json", {}, NOW)
+    assert undecodable.envelope is None and undecodable.decode_error
+    assert not Filter(tenants=("default",)).matches(undecodable, NOW)
+
+
+def test_republished_attributes_drop_pubsubs_and_count_the_redrive() -> None:
+    letter = _letter(attributes={**_envelope().attributes(), "CloudPubSubDeadLetterSourceSubscription": "x",
+                                 "CloudPubSubDeadLetterSourceDeliveryCount": "5", "redrive_count": "2"})
+    attrs = deadletters.republish_attributes(letter, run_id=7)
+    assert not any(k.startswith("CloudPubSubDeadLetter") for k in attrs)
+    assert attrs["redrive_count"] == "3" and attrs["redrive_run"] == "7"
+    assert attrs["event_id"] == letter.event_id and attrs["correlation_id"] == "cid-1"
+    topology = load_topology()
+    assert deadletters.original_topic(topology, topology.event_type("stage_changed"), letter) == "stage-changed"
+
+
+class FakeDeadLetterSubscription:
+    """An in-memory pull subscription with leases, at the Pub/Sub client's port."""
+
+    def __init__(self, messages: list[DeadLetter]) -> None:
+        self.messages = {m.message_id: m for m in messages}
+        self.leased_until: dict[str, float] = {}
+        self.acked: list[str] = []
+        self.nacked: list[str] = []
+        self.lease = 60.0
+
+    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+        now = time.monotonic()
+        free = [m for mid, m in self.messages.items() if self.leased_until.get(mid, 0) <= now]
+        batch = free[:request["max_messages"]]
+        for m in batch:
+            self.leased_until[m.message_id] = now + self.lease
+        return SimpleNamespace(received_messages=[SimpleNamespace(ack_id=f"ack:{m.message_id}", message=SimpleNamespace(
+            message_id=m.message_id, data=m.data, attributes=m.attributes, publish_time=m.published_at))
+            for m in batch])
+
+    def acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
+        for ack_id in ack_ids:
+            self.messages.pop(ack_id.split(":", 1)[1], None)
+            self.acked.append(ack_id)
+
+    def modify_ack_deadline(self, subscription: str, ack_ids: list[str], ack_deadline_seconds: int) -> None:
+        for ack_id in ack_ids:
+            self.leased_until.pop(ack_id.split(":", 1)[1], None)
+            self.nacked.append(ack_id)
+
+
+class Recorder:
+    """Confirms publishes until `fail_after`, then refuses them."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.sent: list[tuple[str, dict[str, str]]] = []
+        self.fail_after = fail_after
+
+    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        if self.fail_after is not None and len(self.sent) >= self.fail_after:
+            raise PublishError("publish to x not confirmed: DeadlineExceeded")
+        self.sent.append((topic, attributes))
+        return str(len(self.sent))
+
+
+def _redrive(letters: list[DeadLetter], publisher: Recorder, **options: Any) -> tuple[Any, FakeDeadLetterSubscription]:
+    fake = FakeDeadLetterSubscription(letters)
+    topology = load_topology()
+    sub = Subscription(fake, "p", "stage-changed-dlq-ops", emulator=True)
+    report = deadletters.redrive([(topology.event_type("stage_changed"), sub)], publisher, topology,
+                                 RedriveOptions(**options))
+    return report, fake
+
+
+def test_redrive_acks_only_confirmed_publishes_and_puts_back_the_rest() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(5)]
+    report, fake = _redrive(letters, Recorder(fail_after=2))
+    assert (report.moved, report.failed, report.stopped_early) == (2, 1, True)
+    assert sorted(fake.messages) == ["m-2", "m-3", "m-4"]  # the failed one and the untried ones stay
+    assert not any(mid in fake.leased_until for mid in fake.messages)  # and all were released
+
+    report, fake = _redrive(letters, Recorder(fail_after=2), stop_on_error=False)
+    assert (report.moved, report.failed, report.stopped_early) == (2, 3, False)
+    assert sorted(fake.messages) == ["m-2", "m-3", "m-4"]
+
+
+def test_redrive_limit_dry_run_filter_and_max_redrives() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(4)]
+    report, fake = _redrive(letters, Recorder(), limit=3)
+    assert report.moved == 3 and len(fake.messages) == 1
+    report, fake = _redrive(letters, Recorder(), dry_run=True)
+    assert (report.would_move, report.moved, len(fake.messages), fake.acked) == (4, 0, 4, [])
+    report, fake = _redrive(letters, Recorder(), selection=Filter(correlation_ids=("c1", "c3")))
+    assert report.moved == 2 and sorted(fake.messages) == ["m-0", "m-2"]
+    looping = _letter("loop", attributes={**_envelope("loop").attributes(), "redrive_count": "3"}, n=9)
+    publisher = Recorder()
+    report, fake = _redrive([looping, *letters[:1]], publisher, max_redrives=3)
+    assert (report.moved, report.skipped) == (1, 1) and "m-9" in fake.messages
+    assert report.status == "ok" and "max 3" in report.items[0]["reason"]
+    assert publisher.sent[0] == ("stage-changed", {**publisher.sent[0][1], "redrive_count": "1"})
+
+
+def test_a_pass_sees_each_message_once_even_when_its_lease_runs_out() -> None:
+    fake = FakeDeadLetterSubscription([_letter(f"c{i}", n=i) for i in range(3)])
+    fake.lease = 0.0  # every pull offers everything again
+    with Pass(Subscription(fake, "p", "s", emulator=True)) as walk:
+        batches = list(walk.batches())
+    assert [len(b) for b in batches] == [3] and walk.seen == 3
+
+
+def test_the_target_is_local_by_default_and_cloud_only_when_asked(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CT_LOCAL_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="no running local stack"):
+        resolve_target(environ={})
+    (tmp_path / "stack.json").write_text(json.dumps({"project": "ct-local", "pubsub_emulator_host": "127.0.0.1:1",
+                                                     "database_url": "postgresql://localhost/ct", "functions": {}}))
+    local = resolve_target(environ={"GOOGLE_CLOUD_PROJECT": "my-cloud"})  # a shell's project alone is not the cloud
+    assert (local.mode, local.project, local.emulator_host) == ("local", "ct-local", "127.0.0.1:1")
+    assert local.settings.database_url == "postgresql://localhost/ct"
+    cloud = resolve_target(environ={"GOOGLE_CLOUD_PROJECT": "prod", "CLOUD_SQL_INSTANCE": "p:r:i"})
+    assert (cloud.mode, cloud.project, cloud.emulator_host, cloud.label) == ("cloud", "prod", None, "cloud:prod")
+    flagged = resolve_target("prod2", environ={})
+    assert flagged.cloud and flagged.project == "prod2"
+    explicit = resolve_target(environ={"PUBSUB_EMULATOR_HOST": "127.0.0.1:2", "GOOGLE_CLOUD_PROJECT": "p2",
+                                       "DATABASE_URL": "postgresql://x/y"})
+    assert (explicit.mode, explicit.project, explicit.emulator_host) == ("local", "p2", "127.0.0.1:2")
+
+
+def test_tables_align_and_cut_long_cells() -> None:
+    text = table([{"a": "x" * 80, "b": None}, {"a": "y", "b": 1.25}], ["a", "b"])
+    header, first, second = text.splitlines()
+    assert header.startswith("A ") and first.endswith("...  -") and second.rstrip().endswith("1.2")
+    assert table([], ["a"], empty="nothing") == "nothing"
