@@ -55,8 +55,37 @@ locals {
     DB_POOL_SIZE       = tostring(var.db_pool_size)
   }
 
+  # Per-function settings the code reads (empty values are left unset so the
+  # code's own default applies):
+  # - assistant: the OpenAI key is read at run time from the secret NAMED by
+  #   OPENAI_API_KEY_SECRET (shared/assistant/llm.py), not mounted: the secret is
+  #   created empty, and a function whose mounted secret has no version cannot deploy.
+  # - leadgen_fetcher: the Graph API (shared/graph_api.py).
+  # - reply_sender: provider base URLs (shared/senders/config.py).
+  function_extra_env = {
+    assistant = {
+      OPENAI_API_KEY_SECRET = google_secret_manager_secret.openai_api_key.secret_id
+      OPENAI_BASE_URL       = var.openai_base_url
+      ASSISTANT_ENABLED     = tostring(var.assistant_enabled)
+    }
+    leadgen_fetcher = {
+      META_GRAPH_BASE_URL = var.meta_graph_base_url
+      META_GRAPH_VERSION  = var.meta_graph_version
+    }
+    reply_sender = {
+      EVOLUTION_API_URL   = var.evolution_api_url
+      ZAPI_API_URL        = var.zapi_api_url
+      META_GRAPH_BASE_URL = var.meta_graph_base_url
+      META_GRAPH_VERSION  = var.meta_graph_version
+    }
+  }
+
+  # Every subscriber gets the Cloud SQL environment, with its own DB_USER.
   function_env = {
-    for name, fn in local.functions : name => fn.trigger == "pubsub" ? merge(local.common_env, local.db_env) : local.common_env
+    for name, fn in local.functions : name => merge(
+      fn.trigger == "pubsub" ? merge(local.common_env, local.db_env, { DB_USER = local.function_db_user[name] }) : local.common_env,
+      { for key, value in try(local.function_extra_env[name], {}) : key => value if value != "" },
+    )
   }
 
   # Secrets exposed as environment variables: { function => { ENV_NAME => secret id } }.

@@ -6,8 +6,15 @@
 #   edge (one per HTTP function) : publisher on the topics it `publishes` only
 #                                  (+ pubsub.viewer on all topics for health)
 #                                  (+ accessor on its own source secrets)
-#   writer (all subscribers)     : cloudsql.client + cloudsql.instanceUser on the
+#   writer (the other subscribers): cloudsql.client + cloudsql.instanceUser on the
 #                                  instance, logging, accessor on its secrets
+#   subscriber (one per function in var.isolated_subscribers, by default
+#              assistant and reply_sender): the same Cloud SQL + logging grants
+#                                  with its own IAM database user, and accessor
+#                                  only on its own credentials (OpenAI key /
+#                                  provider send credentials)
+#   any function                 : publisher on exactly the topics its topology
+#                                  entry `publishes`, whatever its trigger
 #   push                         : run.invoker on the subscriber services only
 #   build                        : Cloud Build for the function images
 # -----------------------------------------------------------------------------
@@ -32,6 +39,24 @@ resource "google_service_account" "writer" {
   depends_on = [google_project_service.apis]
 }
 
+resource "google_service_account" "subscriber" {
+  for_each = toset(var.isolated_subscribers)
+
+  project      = var.project_id
+  account_id   = trimsuffix(substr("${var.name_prefix}fn-${replace(each.key, "_", "-")}", 0, 30), "-")
+  display_name = "Control Tower subscriber ${each.key}"
+  description  = "Runtime identity and IAM database user of the ${each.key} Pub/Sub subscriber: only it reads its own third-party credentials."
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(local.subscriber_functions), each.key)
+      error_message = "isolated_subscribers: ${each.key} is not a Pub/Sub subscriber function in shared/topology.json."
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name_prefix}pubsub-push"
@@ -52,7 +77,11 @@ resource "google_service_account" "build" {
 
 locals {
   function_service_account_email = {
-    for name, fn in local.functions : name => fn.trigger == "pubsub" ? google_service_account.writer.email : google_service_account.edge[name].email
+    for name, fn in local.functions : name => (
+      fn.trigger != "pubsub" ? google_service_account.edge[name].email :
+      contains(var.isolated_subscribers, name) ? google_service_account.subscriber[name].email :
+      google_service_account.writer.email
+    )
   }
 
   function_member = { for name, email in local.function_service_account_email : name => "serviceAccount:${email}" }
@@ -69,9 +98,16 @@ locals {
   ]...)
 }
 
-# --- Edge: topic-level publisher, only on the topics each function publishes --
+# --- Topic-level publisher, only on the topics each function `publishes` ------
+# Edge and subscribers alike (the assistant publishes reply_requested and
+# stage_changed); a function with an empty `publishes` gets nothing.
 
-resource "google_pubsub_topic_iam_member" "edge_publisher" {
+moved {
+  from = google_pubsub_topic_iam_member.edge_publisher
+  to   = google_pubsub_topic_iam_member.publisher
+}
+
+resource "google_pubsub_topic_iam_member" "publisher" {
   for_each = local.publish_grants
 
   project = var.project_id
@@ -111,6 +147,33 @@ resource "google_project_iam_member" "writer_logging" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = "serviceAccount:${google_service_account.writer.email}"
+}
+
+# --- Isolated subscribers: the writer's Cloud SQL + logging grants, own identity --
+
+resource "google_project_iam_member" "subscriber_cloudsql" {
+  for_each = {
+    for pair in setproduct(var.isolated_subscribers, ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]) :
+    "${pair[0]}/${pair[1]}" => { function = pair[0], role = pair[1] }
+  }
+
+  project = var.project_id
+  role    = each.value.role
+  member  = "serviceAccount:${google_service_account.subscriber[each.value.function].email}"
+
+  condition {
+    title       = "only-${var.db_instance_name}"
+    description = "Only the Control Tower Cloud SQL instance."
+    expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name == \"projects/${var.project_id}/instances/${var.db_instance_name}\""
+  }
+}
+
+resource "google_project_iam_member" "subscriber_logging" {
+  for_each = toset(var.isolated_subscribers)
+
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.subscriber[each.key].email}"
 }
 
 # --- Push identity: run.invoker on subscriber services only --------------------

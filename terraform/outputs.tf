@@ -4,6 +4,7 @@ locals {
   all_secret_ids = concat(
     [for key in sort(keys(google_secret_manager_secret.tenant)) : google_secret_manager_secret.tenant[key].secret_id],
     [google_secret_manager_secret.openai_api_key.secret_id],
+    [for id in sort(keys(google_secret_manager_secret.sender)) : google_secret_manager_secret.sender[id].secret_id],
   )
 }
 
@@ -100,12 +101,12 @@ output "db_name" {
 }
 
 output "db_user" {
-  description = "IAM database user of the writers (DB_USER): the writer service account email without .gserviceaccount.com."
+  description = "IAM database user of the writers and the ops CLI (DB_USER): the writer service account email without .gserviceaccount.com. Isolated subscribers log in as their own user (output subscriber_db_role_commands)."
   value       = google_sql_user.writer.name
 }
 
 output "writer_max_instances" {
-  description = "Max instances of each writer function, derived as floor((db_max_connections - db_reserved_connections) / (writer functions * db_pool_size))."
+  description = "Max instances of each Pub/Sub subscriber (every one uses Cloud SQL), derived as floor((db_max_connections - db_reserved_connections) / (subscriber functions in shared/topology.json * db_pool_size))."
   value       = local.writer_max_instances
 }
 
@@ -115,13 +116,19 @@ output "db_bootstrap_command" {
 }
 
 output "service_accounts" {
-  description = "Service account emails per role: edge functions, writer, push, build."
+  description = "Service account emails per role: edge functions, writer (shared by the other subscribers), isolated subscribers (assistant, reply_sender), push, build."
   value = {
-    edge   = { for name, sa in google_service_account.edge : name => sa.email }
-    writer = google_service_account.writer.email
-    push   = google_service_account.push.email
-    build  = google_service_account.build.email
+    edge        = { for name, sa in google_service_account.edge : name => sa.email }
+    writer      = google_service_account.writer.email
+    subscribers = { for name, sa in google_service_account.subscriber : name => sa.email }
+    push        = google_service_account.push.email
+    build       = google_service_account.build.email
   }
+}
+
+output "subscriber_db_role_commands" {
+  description = "Per isolated subscriber: makes its IAM database user a member of the writer's database role, so it has the writer's table privileges (run automatically when grant_db_roles_with_gcloud is true, after db_bootstrap_command)."
+  value       = local.subscriber_db_role_commands
 }
 
 output "secret_set_commands" {

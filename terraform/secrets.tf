@@ -96,7 +96,8 @@ resource "google_secret_manager_secret_iam_member" "tenant" {
   member    = each.value.member
 }
 
-# --- OpenAI API key: readable only by the writers (the assistant subscriber) ----
+# --- OpenAI API key: readable only by the assistant's identity ------------------
+# The assistant reads it at run time by name (OPENAI_API_KEY_SECRET, functions.tf).
 
 resource "google_secret_manager_secret" "openai_api_key" {
   project   = var.project_id
@@ -127,11 +128,68 @@ resource "google_secret_manager_secret" "openai_api_key" {
   depends_on = [google_project_service.apis]
 }
 
-resource "google_secret_manager_secret_iam_member" "openai_api_key_writer" {
+resource "google_secret_manager_secret_iam_member" "openai_api_key" {
+  for_each = { for name, fn in local.subscriber_functions : name => fn if name == "assistant" }
+
   project   = var.project_id
   secret_id = google_secret_manager_secret.openai_api_key.secret_id
   role      = "roles/secretmanager.secretAccessor"
-  member    = "serviceAccount:${google_service_account.writer.email}"
+  member    = local.function_member[each.key]
+}
+
+# --- Provider send credentials of reply_sender -----------------------------------
+# Named per tenant in its assistant settings (`senders` of
+# shared/assistant/tenants/<tenant>/settings.json) and read at run time by name;
+# created empty, readable only by the reply_sender identity.
+
+resource "google_secret_manager_secret" "sender" {
+  for_each = toset(var.sender_secret_ids)
+
+  project   = var.project_id
+  secret_id = each.value
+
+  labels = {
+    kind = "sender-credential"
+  }
+
+  replication {
+    dynamic "auto" {
+      for_each = length(var.secret_replica_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(var.secret_replica_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = var.secret_replica_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition = !contains(concat(
+        [for key, t in local.tenant_secrets : t.secret_id],
+        ["${var.name_prefix}openai-api-key", "${var.name_prefix}events-api-key", "${var.name_prefix}tenants-config"],
+      ), each.value)
+      error_message = "sender_secret_ids: ${each.value} is already a secret this module creates for another purpose."
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_iam_member" "sender" {
+  for_each = { for id in var.sender_secret_ids : id => id if contains(keys(local.subscriber_functions), "reply_sender") }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.sender[each.key].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.function_member["reply_sender"]
 }
 
 # --- Events API key (bearer key of the `events` function) --------------------------

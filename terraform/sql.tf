@@ -14,8 +14,10 @@
 # -----------------------------------------------------------------------------
 
 locals {
-  # Connection budget: every writer instance may hold db_pool_size connections.
-  # Writers' max instances = floor((max_connections - reserved) / (writers * pool)).
+  # Connection budget: every instance of every DB-using function (local.db_functions
+  # = every "pubsub" function of the topology, so leadgen_fetcher, assistant and
+  # reply_sender count as soon as they are in the JSON) may hold db_pool_size
+  # connections. Max instances = floor((max_connections - reserved) / (db functions * pool)).
   db_connection_budget = var.db_max_connections - var.db_reserved_connections
   writer_max_instances = (
     length(local.db_functions) == 0 ? 0 :
@@ -27,6 +29,13 @@ locals {
 
   # IAM database user of a service account: its email without the domain suffix.
   writer_db_user = trimsuffix(google_service_account.writer.email, ".gserviceaccount.com")
+
+  # DB_USER per subscriber: its own IAM database user when it has its own identity.
+  function_db_user = {
+    for name, fn in local.subscriber_functions : name => (
+      contains(var.isolated_subscribers, name) ? google_sql_user.subscriber[name].name : google_sql_user.writer.name
+    )
+  }
 }
 
 resource "google_sql_database_instance" "main" {
@@ -181,6 +190,35 @@ resource "terraform_data" "writer_db_roles" {
   }
 }
 
+# Isolated subscribers (assistant, reply_sender) log in as their own IAM database
+# user. They need the writer's table privileges (the writer owns the schema), so
+# each is made a member of the writer's database role: NOT cloudsqlsuperuser.
+resource "google_sql_user" "subscriber" {
+  for_each = toset(var.isolated_subscribers)
+
+  project         = var.project_id
+  instance        = google_sql_database_instance.main.name
+  name            = trimsuffix(google_service_account.subscriber[each.key].email, ".gserviceaccount.com")
+  type            = "CLOUD_IAM_SERVICE_ACCOUNT"
+  deletion_policy = "ABANDON"
+}
+
+resource "terraform_data" "subscriber_db_roles" {
+  for_each = var.grant_db_roles_with_gcloud ? toset(var.isolated_subscribers) : toset([])
+
+  triggers_replace = [google_sql_user.subscriber[each.key].id, google_sql_user.writer.id]
+
+  provisioner "local-exec" {
+    command = local.subscriber_db_role_commands[each.key]
+  }
+
+  depends_on = [terraform_data.writer_db_roles]
+}
+
 locals {
+  subscriber_db_role_commands = {
+    for name in var.isolated_subscribers : name => "gcloud sql users assign-roles ${trimsuffix(google_service_account.subscriber[name].email, ".gserviceaccount.com")} --instance=${var.db_instance_name} --project=${var.project_id} --type=CLOUD_IAM_SERVICE_ACCOUNT --database-roles=${local.writer_db_user}"
+  }
+
   db_bootstrap_command = "gcloud sql users assign-roles ${local.writer_db_user} --instance=${var.db_instance_name} --project=${var.project_id} --type=CLOUD_IAM_SERVICE_ACCOUNT --database-roles=cloudsqlsuperuser"
 }

@@ -12,8 +12,9 @@
 #   push_subscriptions        = { subscription name => { event_type, topic, function } }
 #                               one per entry of each event type's "subscriptions" map
 #   http_functions            = functions whose trigger == "http"
-#   subscriber_functions      = functions whose trigger == "pubsub" (the database writers)
+#   subscriber_functions      = functions whose trigger == "pubsub" (all use Cloud SQL)
 #   public_functions          = functions whose public == true
+#   publish_grants            = { "function/event_type" } for every function's `publishes`
 # -----------------------------------------------------------------------------
 
 locals {
@@ -41,9 +42,11 @@ locals {
   # Every subscriber function talks to Cloud SQL.
   db_functions = local.subscriber_functions
 
-  # (edge function, event type) pairs: topic-level publisher grants.
+  # (function, event type) pairs: topic-level publisher grants for EVERY function
+  # whose topology entry `publishes` (HTTP edge and subscribers alike, e.g. the
+  # assistant publishes reply_requested and stage_changed).
   publish_grants = merge([
-    for name, fn in local.http_functions : {
+    for name, fn in local.functions : {
       for event_type in fn.publishes : "${name}/${event_type}" => {
         function   = name
         event_type = event_type

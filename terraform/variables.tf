@@ -540,3 +540,92 @@ variable "failed_events_per_hour_threshold" {
     error_message = "failed_events_per_hour_threshold must be >= 0."
   }
 }
+
+# --- Assistant and reply sender ------------------------------------------------
+
+variable "isolated_subscribers" {
+  description = "Pub/Sub subscriber functions (names in shared/topology.json) that run as their OWN service account and IAM database user instead of the shared writer identity, so only they can read their third-party credentials (the OpenAI key for assistant, the provider send credentials for reply_sender). Each gets Cloud SQL client/instanceUser on the one instance, logging, membership in the writer's database role (table privileges) and publisher on the topics its topology entry `publishes`."
+  type        = list(string)
+  default     = ["assistant", "reply_sender"]
+
+  validation {
+    condition     = length(var.isolated_subscribers) == length(distinct(var.isolated_subscribers))
+    error_message = "isolated_subscribers must not repeat a function."
+  }
+}
+
+variable "assistant_enabled" {
+  description = "ASSISTANT_ENABLED of the assistant function. false turns the assistant off for every tenant (messages are acknowledged, nothing is sent), e.g. until the OpenAI key has a value."
+  type        = bool
+  default     = true
+}
+
+variable "openai_base_url" {
+  description = "OPENAI_BASE_URL of the assistant function: an OpenAI-compatible endpoint. Empty = not set, the OpenAI client's default (https://api.openai.com/v1)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.openai_base_url == "" || can(regex("^https://[^\\s]+$", var.openai_base_url))
+    error_message = "openai_base_url must be empty or an https:// URL."
+  }
+}
+
+variable "evolution_api_url" {
+  description = "EVOLUTION_API_URL of reply_sender: base URL of your self-hosted Evolution API (no public default; a tenant's senders.evolution.base_url in its assistant settings wins). Empty = not set: Evolution sends fail unless the tenant's settings name a base_url."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.evolution_api_url == "" || can(regex("^https://[^\\s]+$", var.evolution_api_url))
+    error_message = "evolution_api_url must be empty or an https:// URL (the API key travels in a header)."
+  }
+}
+
+variable "zapi_api_url" {
+  description = "ZAPI_API_URL of reply_sender: Z-API base URL (a tenant's senders.zapi.base_url wins)."
+  type        = string
+  default     = "https://api.z-api.io"
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+$", var.zapi_api_url))
+    error_message = "zapi_api_url must be an https:// URL."
+  }
+}
+
+variable "meta_graph_base_url" {
+  description = "META_GRAPH_BASE_URL of leadgen_fetcher (Lead Ads fetch) and reply_sender (WhatsApp Cloud API sends; a tenant's senders.meta.base_url wins)."
+  type        = string
+  default     = "https://graph.facebook.com"
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+$", var.meta_graph_base_url))
+    error_message = "meta_graph_base_url must be an https:// URL."
+  }
+}
+
+variable "meta_graph_version" {
+  description = "META_GRAPH_VERSION of leadgen_fetcher and reply_sender (a tenant's senders.meta.version wins for sends)."
+  type        = string
+  default     = "v23.0"
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+$", var.meta_graph_version))
+    error_message = "meta_graph_version must look like v23.0."
+  }
+}
+
+variable "sender_secret_ids" {
+  description = "Secret ids of the provider send credentials that tenants' assistant settings name (shared/assistant/tenants/*/settings.json `senders`: evolution.api_key_secret, zapi.token_secret / client_token_secret, meta.access_token_secret), e.g. [\"ct-default-evolution-api-key\"]. Each is created empty (value added with output secret_set_commands) and readable only by the reply_sender identity."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.sender_secret_ids : can(regex("^[A-Za-z][A-Za-z0-9_-]{2,254}$", id))])
+    error_message = "Each sender_secret_ids entry must be a valid secret id (letter first, then letters, digits, _ or -; 3 to 255 characters)."
+  }
+  validation {
+    condition     = length(var.sender_secret_ids) == length(distinct(var.sender_secret_ids))
+    error_message = "sender_secret_ids must not repeat an id."
+  }
+}

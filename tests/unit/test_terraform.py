@@ -630,13 +630,45 @@ def test_no_primitive_roles_and_no_authoritative_iam():
         assert not rtype.endswith(("_iam_binding", "_iam_policy")), f"authoritative IAM: {rtype}"
 
 
-def test_edge_publishers_are_topic_scoped():
-    grants = flat(local("publish_grants"))
-    assert "local.http_functions" in grants and "fn.publishes" in grants
-    pub = resource("google_pubsub_topic_iam_member", "edge_publisher")
+def eval_publish_grants() -> set[tuple[str, str]]:
+    """Evaluate local.publish_grants: {(function, event type)} for every function's `publishes`."""
+    expr = flat(local("publish_grants"))
+    m = re.match(
+        r"^\$\{merge\(\[for (?P<n>\w+), (?P<f>\w+) in local\.(?P<coll>\w+) : "
+        r"\{for (?P<et>\w+) in (?P=f)\.publishes : .*\}\}\]\s*(\.\.\.)?\)\}$",
+        expr,
+    )
+    assert m, f"local.publish_grants has an unexpected shape: {expr}"
+    # Every function, whatever its trigger: not only the HTTP ones.
+    assert m["coll"] == "functions", f"publisher grants must iterate local.functions, not local.{m['coll']}"
+    return {(name, et) for name, fn in topology()["functions"].items() for et in fn["publishes"]}
+
+
+def test_publishers_follow_publishes_whatever_the_trigger():
+    grants = eval_publish_grants()
+    functions = topology()["functions"]
+    expected = {(name, et) for name, fn in functions.items() for et in fn["publishes"]}
+    assert grants == expected
+    # Subscribers that publish (the assistant) get exactly their topics; the others none.
+    assert {et for name, et in grants if name == "assistant"} == set(functions["assistant"]["publishes"])
+    for name, fn in functions.items():
+        if not fn["publishes"]:
+            assert not any(n == name for n, _ in grants), name
+    pub = resource("google_pubsub_topic_iam_member", "publisher")
     assert flat(pub["for_each"]) == "${local.publish_grants}"
     assert pub["role"] == "roles/pubsub.publisher"
     assert "google_pubsub_topic.event[each.value.event_type]" in flat(pub["topic"])
+    assert flat(pub["member"]) == "${local.function_member[each.value.function]}"
+    # The old address moves instead of being destroyed and recreated.
+    iam_src = re.sub(r"\s+", " ", (TF_DIR / "iam.tf").read_text(encoding="utf-8"))
+    assert (
+        "moved { from = google_pubsub_topic_iam_member.edge_publisher to = google_pubsub_topic_iam_member.publisher }"
+        in iam_src
+    )
+    # The only other publisher grants on event topics are the operators' redrive.
+    for name, body in resources("google_pubsub_topic_iam_member").items():
+        if body.get("role") == "roles/pubsub.publisher":
+            assert name in {"publisher", "operator_redrive", "dead_letter_publisher"}, name
     # No project-level Pub/Sub roles.
     for name, body in resources("google_project_iam_member").items():
         roles = flat(body.get("role", "")) + flat(body.get("for_each", ""))
@@ -653,6 +685,33 @@ def test_writer_identity_is_limited_to_cloud_sql_and_logging():
     condition = flat(one(cloudsql, "condition")["expression"])
     assert "instances/${var.db_instance_name}" in condition
     assert resource("google_project_iam_member", "writer_logging")["role"] == "roles/logging.logWriter"
+    # Isolated subscribers get the same, on their own identity, and nothing broader.
+    sub_sql = resource("google_project_iam_member", "subscriber_cloudsql")
+    roles = flat(sub_sql["for_each"])
+    assert "var.isolated_subscribers" in roles
+    assert "roles/cloudsql.client" in roles and "roles/cloudsql.instanceUser" in roles
+    assert flat(one(sub_sql, "condition")["expression"]) == condition
+    assert "google_service_account.subscriber[" in flat(sub_sql["member"])
+    assert resource("google_project_iam_member", "subscriber_logging")["role"] == "roles/logging.logWriter"
+
+
+def test_assistant_and_reply_sender_run_as_their_own_identity():
+    isolated = variable_default("isolated_subscribers")
+    assert {"assistant", "reply_sender"} <= set(isolated)
+    pubsub = {n for n, f in topology()["functions"].items() if f["trigger"] == "pubsub"}
+    assert set(isolated) <= pubsub
+    sa = resource("google_service_account", "subscriber")
+    assert flat(sa["for_each"]) == "${toset(var.isolated_subscribers)}"
+    emails = flat(local("function_service_account_email"))
+    assert "contains(var.isolated_subscribers, name) ? google_service_account.subscriber[name].email" in emails
+    # Own IAM database user (DB_USER), a member of the writer's role, never cloudsqlsuperuser.
+    user = resource("google_sql_user", "subscriber")
+    assert user["type"] == "CLOUD_IAM_SERVICE_ACCOUNT" and "password" not in user
+    db_user = flat(local("function_db_user"))
+    assert "google_sql_user.subscriber[name].name" in db_user and "google_sql_user.writer.name" in db_user
+    commands = flat(local("subscriber_db_role_commands"))
+    assert "--database-roles=${local.writer_db_user}" in commands
+    assert "cloudsqlsuperuser" not in commands
 
 
 def test_runtime_environment_contract():
@@ -666,11 +725,51 @@ def test_runtime_environment_contract():
     assert "google_sql_user.writer.name" in flat(db["DB_USER"])
     assert '.gserviceaccount.com"' in flat(local("writer_db_user"))
     env = flat(local("function_env"))
-    assert 'fn.trigger == "pubsub" ? merge(local.common_env, local.db_env)' in env
+    assert 'fn.trigger == "pubsub" ? merge(local.common_env, local.db_env, ' in env
+    assert "local.function_db_user[name]" in env
+    assert "local.function_extra_env[name]" in env
     assert "EVENTS_API_KEY" in flat(local("function_secret_env"))
     fn = resource("google_cloudfunctions2_function", "fn")
     dyn = one(fn, "service_config")["dynamic"][0]["secret_environment_variables"]
     assert one(dyn, "content")["version"] == "latest"
+
+
+def _python_sources() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "shared").rglob("*.py"))
+
+
+def test_per_function_environment_matches_what_the_code_reads():
+    extra = local("function_extra_env")
+    functions = topology()["functions"]
+    assert set(extra) <= set(functions), set(extra) - set(functions)
+    code = _python_sources()
+    for name, env in extra.items():
+        for key in env:
+            # Read as os.environ.get("KEY") or passed by name to a helper that does.
+            assert f'"{key}"' in code, f"{name}: the code never reads {key}"
+    assert set(extra["assistant"]) == {"OPENAI_API_KEY_SECRET", "OPENAI_BASE_URL", "ASSISTANT_ENABLED"}
+    assert flat(extra["assistant"]["OPENAI_API_KEY_SECRET"]) == (
+        "${google_secret_manager_secret.openai_api_key.secret_id}"
+    )
+    assert set(extra["leadgen_fetcher"]) == {"META_GRAPH_BASE_URL", "META_GRAPH_VERSION"}
+    assert set(extra["reply_sender"]) == {
+        "EVOLUTION_API_URL",
+        "ZAPI_API_URL",
+        "META_GRAPH_BASE_URL",
+        "META_GRAPH_VERSION",
+    }
+    # Variable defaults are the code's own defaults (empty = not set, the code decides).
+    from shared.graph_api import DEFAULT_BASE_URL, DEFAULT_VERSION
+    from shared.senders.config import ZAPI_DEFAULT_URL
+
+    assert variable_default("zapi_api_url") == ZAPI_DEFAULT_URL
+    assert variable_default("meta_graph_base_url") == DEFAULT_BASE_URL
+    assert variable_default("meta_graph_version") == DEFAULT_VERSION
+    assert variable_default("evolution_api_url") == ""
+    assert variable_default("openai_base_url") == ""
+    assert variable_default("assistant_enabled") is True
+    # The OpenAI key is read by name at run time, never mounted (the secret starts empty).
+    assert "OPENAI_API_KEY" not in flat(local("function_secret_env"))
 
 
 # -----------------------------------------------------------------------------
@@ -733,6 +832,11 @@ def test_writer_max_instances_are_derived_from_the_connection_budget():
         / (writers * variable_default("db_pool_size"))
     )
     assert derived >= 1
+    # The README states the figure for today's topology; keep it honest.
+    readme = re.sub(r"\s+", " ", (TF_DIR / "README.md").read_text(encoding="utf-8"))
+    stated = re.search(r"(\d+) with the defaults and the (\d+) subscribers of today's topology", readme)
+    assert stated, "README must state writer_max_instances for today's topology"
+    assert (int(stated[1]), int(stated[2])) == (derived, writers)
     assert flat(config()["output"]["writer_max_instances"]["value"]) == "${local.writer_max_instances}"
 
 
@@ -755,8 +859,39 @@ def test_secrets_are_created_empty_and_read_per_secret():
     assert '"${var.name_prefix}${tenant}-${replace(source, "/", "-")}-${kind}"' in flat(local("tenant_secrets"))
     access = resource("google_secret_manager_secret_iam_member", "tenant")
     assert access["role"] == "roles/secretmanager.secretAccessor"
-    openai = resource("google_secret_manager_secret_iam_member", "openai_api_key_writer")
-    assert "google_service_account.writer.email" in flat(openai["member"])
+
+
+def _secret_grants_on(secret_resource: str) -> dict[str, dict]:
+    return {
+        name: body
+        for name, body in resources("google_secret_manager_secret_iam_member").items()
+        if f"google_secret_manager_secret.{secret_resource}" in flat(body.get("secret_id", ""))
+    }
+
+
+def test_openai_key_is_readable_only_by_the_assistant_identity():
+    grants = _secret_grants_on("openai_api_key")
+    assert set(grants) == {"openai_api_key"}, grants
+    grant = grants["openai_api_key"]
+    assert grant["role"] == "roles/secretmanager.secretAccessor"
+    assert re.search(r'for name, fn in local\.subscriber_functions : name => fn if name == "assistant"\}\}$',
+                     flat(grant["for_each"]))
+    assert flat(grant["member"]) == "${local.function_member[each.key]}"
+    # ... and that identity is the assistant's own, not the shared writer.
+    assert "assistant" in variable_default("isolated_subscribers")
+    assert "google_service_account.writer" not in flat(grant)
+
+
+def test_sender_secrets_are_readable_only_by_reply_sender():
+    assert variable_default("sender_secret_ids") == []
+    secret = resource("google_secret_manager_secret", "sender")
+    assert flat(secret["for_each"]) == "${toset(var.sender_secret_ids)}"
+    grants = _secret_grants_on("sender")
+    assert set(grants) == {"sender"}, grants
+    assert grants["sender"]["role"] == "roles/secretmanager.secretAccessor"
+    assert flat(grants["sender"]["member"]) == '${local.function_member["reply_sender"]}'
+    assert "reply_sender" in variable_default("isolated_subscribers")
+    assert "google_secret_manager_secret.sender" in flat(local("all_secret_ids"))
 
 
 def test_source_catalog_matches_the_topology():
