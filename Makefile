@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev test test-unit test-integration lint fmt clean
+.PHONY: help venv dev test test-unit test-integration lint fmt clean bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,12 +30,19 @@ test-unit: $(STAMP) ## Only the fast unit tests
 test-integration: $(STAMP) ## Integration and end-to-end tests (emulator + real Postgres)
 	$(PY) -m pytest -q tests/integration tests/e2e
 
+bench: $(STAMP) ## Every measurement against its floor (same run); table printed and in docs/benchmarks.md
+	$(PY) -m bench.run
+
+soak: $(STAMP) ## 10,000 mixed webhooks through a local stack, DB checks; then the fault drills in full (60 s outage)
+	$(PY) -m bench.soak
+	CT_DRILL_SCALE=full CT_DRILL_DRAIN_SECONDS=600 $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_faults.py
+
 lint: $(STAMP) ## ruff and mypy on functions/, shared/ and ops/
-	$(VENV)/bin/ruff check functions shared ops main.py tests
+	$(VENV)/bin/ruff check functions shared ops main.py tests bench
 	$(VENV)/bin/mypy functions shared ops main.py
 
 fmt: $(STAMP) ## Apply ruff's fixes
-	$(VENV)/bin/ruff check --fix functions shared ops main.py tests
+	$(VENV)/bin/ruff check --fix functions shared ops main.py tests bench
 
 clean: ## Remove the virtualenv and local data (.local holds the dev database)
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,8 @@ def start_embedded(data_dir: Path) -> Any:
     """A pgserver (PostgreSQL 16) on a unix socket in `data_dir`; it keeps its data between runs."""
     import pgserver
 
+    # Its INFO lines include an atexit one, written after test runners close their streams.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(str(data_dir), cleanup_mode="stop")
 
@@ -43,3 +46,15 @@ def with_database(url: str, name: str) -> str:
     head, sep, query = url.partition("?")
     scheme_and_host, _, _ = head.rpartition("/")
     return f"{scheme_and_host}/{name}{sep}{query}"
+
+
+def stop_embedded(server: Any) -> None:
+    """Stop a pgserver's postmaster now (fast shutdown: sessions are cut), keeping its data."""
+    import pgserver
+
+    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+
+def restart_embedded(server: Any) -> None:
+    """Start a stopped pgserver again on the same data directory and socket."""
+    server.ensure_postgres_running()

@@ -108,10 +108,10 @@ class Database:
     def transaction(self) -> Iterator[Cursor]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self.connection() as conn:
-            cursor = conn.cursor()
+            cursor = _prepared_cursor(conn)
             try:
                 yield cursor
-                conn.commit()
+                _commit(conn)
             except BaseException:
                 _rollback_quietly(conn)
                 raise
@@ -122,6 +122,63 @@ class Database:
                 _close_quietly(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+
+def _commit(conn: Any) -> None:
+    """COMMIT as a simple query: one round trip (pg8000's commit() parses, describes, then executes)."""
+    if hasattr(conn, "execute_simple"):
+        conn.execute_simple("COMMIT")
+    else:
+        conn.commit()
+
+
+def _prepared_cursor(conn: Any) -> Any:
+    """A cursor whose parameterised statements are prepared once per connection.
+
+    pg8000 runs every parameterised statement unnamed: parse, describe, then bind/execute,
+    three round trips each. Prepared once and kept on the connection (a broken connection
+    is dropped with its statements), each later run is one bind/execute round trip. The
+    writers repeat the same few statements, so a ledger write goes from ~22 round trips
+    to ~9 (docs/benchmarks.md).
+    """
+    global _PREPARED_CURSOR
+    if not hasattr(conn, "prepare_statement"):  # not a pg8000 connection: its own cursor
+        return conn.cursor()
+    if _PREPARED_CURSOR is None:
+        _PREPARED_CURSOR = _prepared_cursor_class()
+    return _PREPARED_CURSOR(conn)
+
+
+_PREPARED_CURSOR: type | None = None
+
+
+def _prepared_cursor_class() -> type:
+    import pg8000.dbapi
+    from pg8000.converters import make_params
+
+    class PreparedCursor(pg8000.dbapi.Cursor):  # type: ignore[misc]
+        def execute(self, operation: str, args: Any = (), stream: Any = None) -> Any:
+            if not args or stream is not None:
+                return super().execute(operation, args, stream)
+            conn = self._c
+            if conn is None or conn._sock is None:
+                raise pg8000.dbapi.InterfaceError("connection is closed")
+            if not conn._in_transaction and not conn.autocommit:
+                conn.execute_simple("begin transaction")
+            statement, vals = pg8000.dbapi.convert_paramstyle(pg8000.dbapi.paramstyle, operation, args)
+            cache: dict[str, Any] = conn.__dict__.setdefault("_ct_prepared", {})
+            prepared = cache.get(operation)
+            if prepared is None:
+                prepared = cache[operation] = conn.prepare_statement(statement, ())
+            name, columns, input_funcs = prepared
+            self._context = conn.execute_named(name, make_params(conn.py_types, vals), columns, input_funcs,
+                                               statement)
+            self._row_iter = None if self._context.rows is None else iter(self._context.rows)
+            self._input_oids = ()
+            self.input_types: list[Any] = []
+            return None
+
+    return PreparedCursor
 
 
 def _rollback_quietly(conn: Any) -> None:

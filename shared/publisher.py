@@ -76,7 +76,9 @@ class PubSubPublisher:
         results: dict[str, str] = {}
         for event_type in event_types:
             try:
-                self.client.get_topic(topic=self.topic_path(event_type), timeout=self.timeout_seconds)
+                # No client retry: its default keeps retrying UNAVAILABLE for 60 s per topic, so a detailed
+                # health check against an unreachable Pub/Sub hung for minutes instead of answering 503.
+                self.client.get_topic(topic=self.topic_path(event_type), timeout=self.timeout_seconds, retry=None)
                 results[event_type] = "ok"
             except Exception as exc:
                 results[event_type] = f"{type(exc).__name__}: {str(exc)[:200]}"

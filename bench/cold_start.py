@@ -1,0 +1,91 @@
+"""Cold start: import-and-ready time of each deployed target, in a fresh interpreter each run.
+
+Ready = functions-framework built the app from `main.py` (what Cloud Functions loads) and
+the one Google client the target needs exists: the Pub/Sub publisher for HTTP targets,
+the pool and the pg8000 driver for writers. The floor is functions-framework building an
+app for a function that imports nothing, plus that same client and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.stats import median
+from ops.stack import ROOT, free_port
+from shared.topology import load_topology
+
+FLOOR_SOURCE = Path(__file__).with_name("floor_functions.py")
+
+_SCRIPT = """
+import sys, time
+t0 = time.perf_counter()
+import functions_framework
+app = functions_framework.create_app(target=sys.argv[1], source=sys.argv[2])
+kind = sys.argv[3]
+if kind == "http":
+    from shared.publisher import get_publisher
+    get_publisher().client
+elif kind == "writer":
+    from shared.db import get_database
+    get_database()
+    import pg8000.dbapi
+elif kind == "floor-http":
+    from google.cloud import pubsub_v1
+    pubsub_v1.PublisherClient()
+elif kind == "floor-writer":
+    import pg8000.dbapi
+print(time.perf_counter() - t0)
+"""
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    target: str
+    kind: str  # http | writer
+    median_s: float
+    floor_s: float
+    runs: int
+
+
+def time_once(target: str, source: Path, kind: str) -> float:
+    env = {**os.environ, "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{free_port()}",  # a client, never a connection
+           "GOOGLE_CLOUD_PROJECT": "ct-bench-cold", "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([sys.executable, "-c", _SCRIPT, target, str(source), kind], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(runs: int = 5) -> list[ColdStart]:
+    topology = load_topology()
+    floors: dict[str, list[float]] = {"http": [], "writer": []}
+    samples: dict[str, list[float]] = {name: [] for name in topology.functions}
+    for _ in range(runs):  # interleaved, so a noisy moment hits targets and floors alike
+        floors["http"].append(time_once("floor_publish", FLOOR_SOURCE, "floor-http"))
+        floors["writer"].append(time_once("floor_writer", FLOOR_SOURCE, "floor-writer"))
+        for fn in topology.functions.values():
+            samples[fn.name].append(time_once(fn.entry_point, ROOT / "main.py", _kind(fn.trigger)))
+    return [ColdStart(fn.name, _kind(fn.trigger), median(samples[fn.name]), median(floors[_kind(fn.trigger)]), runs)
+            for fn in topology.functions.values()]
+
+
+def _kind(trigger: str) -> str:
+    return "http" if trigger == "http" else "writer"
+
+
+def import_profile(target: str = "whatsapp", kind: str = "http", top: int = 8) -> list[tuple[float, str]]:
+    """The slowest imports (cumulative ms) when loading `main.py` for a target: `python -X importtime`."""
+    env = {**os.environ, "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{free_port()}", "GOOGLE_CLOUD_PROJECT": "ct-bench"}
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", _SCRIPT, target, str(ROOT / "main.py"), kind],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+    rows: list[tuple[float, str]] = []
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.removeprefix("import time:").split("|")
+        if len(name) - len(name.lstrip()) <= 1:  # top-level imports only (nested ones are indented)
+            rows.append((int(cumulative) / 1000, name.strip()))
+    return sorted(rows, reverse=True)[:top]

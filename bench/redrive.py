@@ -1,0 +1,94 @@
+"""Redrive: messages/s moved out of a dead-letter subscription, against raw publish.
+
+Two movers, real clients against the emulator: `ops.deadletters.redrive` (what `ctower dlq
+redrive` runs: each message republished and confirmed, then acknowledged) on the
+message_received dead-letter ops subscription, and a batched pull -> publish -> ack loop
+(a batch of 100 published, confirmations awaited together, then one ack) — what the
+same clients can do. The floor publishes the same messages in batches of 100, no pull, no ack.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ops.stack import Stack
+from shared.publisher import PubSubPublisher
+
+DEAD = "bench-dead"
+DEAD_SUB = "bench-dead-ops"
+TARGET = "bench-redriven"
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class RedriveFigure:
+    name: str
+    per_second: float
+    moved: int
+
+
+def _publish_batched(publisher: PubSubPublisher, topic: str, bodies: list[tuple[bytes, dict[str, str]]]) -> None:
+    path = f"projects/{publisher.project_id}/topics/{topic}"
+    for start in range(0, len(bodies), BATCH):
+        futures = [publisher.client.publish(path, data, **attrs) for data, attrs in bodies[start:start + BATCH]]
+        for future in futures:
+            future.result(timeout=publisher.timeout_seconds)
+
+
+def _ops_redrive(stack: Stack, subscriber: object, publisher: PubSubPublisher,
+                 bodies: list[tuple[bytes, dict[str, str]]], max_seconds: float) -> RedriveFigure:
+    from bench.stacks import create_topics
+    from ops.deadletters import RedriveOptions, Subscription, redrive
+
+    et = stack.topology.event_type("message_received")
+    create_topics(stack.project, [et.dead_letter_topic])
+    path = f"projects/{stack.project}/subscriptions/{et.dead_letter_subscription}"
+    subscriber.create_subscription(request={"name": path,  # type: ignore[attr-defined]
+                                            "topic": f"projects/{stack.project}/topics/{et.dead_letter_topic}",
+                                            "ack_deadline_seconds": 60})
+    source = next(iter(et.subscriptions))
+    _publish_batched(publisher, et.dead_letter_topic,
+                     [(data, {**attrs, "CloudPubSubDeadLetterSourceSubscription": source}) for data, attrs in bodies])
+    start = time.monotonic()
+    report = redrive([(et, Subscription(subscriber, stack.project, et.dead_letter_subscription, emulator=True))],
+                     publisher, stack.topology, RedriveOptions(limit=len(bodies)))
+    elapsed = time.monotonic() - start
+    if elapsed > max_seconds or report.failed:
+        raise RuntimeError(f"ops redrive: {report.counts()} in {elapsed:.0f} s")
+    return RedriveFigure("ops.deadletters.redrive (ctower dlq redrive)", report.moved / elapsed, report.moved)
+
+
+def measure(stack: Stack, count: int = 1000, max_seconds: float = 60.0) -> list[RedriveFigure]:
+    from google.cloud import pubsub_v1
+
+    from bench.stacks import create_topics
+
+    create_topics(stack.project, [DEAD, TARGET])
+    subscriber = pubsub_v1.SubscriberClient()
+    publisher = PubSubPublisher(stack.project, timeout_seconds=30)
+    try:
+        dead_sub = subscriber.subscription_path(stack.project, DEAD_SUB)
+        subscriber.create_subscription(request={"name": dead_sub, "topic": f"projects/{stack.project}/topics/{DEAD}",
+                                                "ack_deadline_seconds": 60})
+        bodies = [(b'{"not":"an envelope","n":%d}' % i + b" " * 600,
+                   {"event_type": "message_received", "event_id": f"e-{i}",
+                    "CloudPubSubDeadLetterSourceDeliveryCount": "5"}) for i in range(count)]
+        start = time.monotonic()
+        _publish_batched(publisher, TARGET, bodies)
+        raw = RedriveFigure("floor: raw publish (batches of 100)", count / (time.monotonic() - start), count)
+        _publish_batched(publisher, DEAD, bodies)  # the dead letters to move
+        moved = 0
+        start = time.monotonic()
+        deadline = start + max_seconds
+        while moved < count and time.monotonic() < deadline:
+            pulled = subscriber.pull(subscription=dead_sub, max_messages=BATCH, timeout=10).received_messages
+            if not pulled:
+                continue
+            _publish_batched(publisher, TARGET, [(m.message.data, dict(m.message.attributes)) for m in pulled])
+            subscriber.acknowledge(subscription=dead_sub, ack_ids=[m.ack_id for m in pulled])
+            moved += len(pulled)
+        loop = RedriveFigure("batched loop: pull -> publish -> ack", moved / (time.monotonic() - start), moved)
+        return [raw, _ops_redrive(stack, subscriber, publisher, bodies, max_seconds), loop]
+    finally:
+        subscriber.close()

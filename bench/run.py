@@ -1,0 +1,113 @@
+"""`python -m bench.run` (`make bench`): every measurement against its floor, one table.
+
+Starts what each measurement needs on free loopback ports in a temporary directory (its
+own Postgres, its own emulator, its own stack), stops all of it, prints the table and
+writes docs/benchmarks.md. Bounded: every load has a request count and a time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench import cold_start, edge, end_to_end, machine, redrive, report, stacks, tenants, writers
+from bench.report import Row
+from bench.stats import ratio
+from ops.localdb import ensure_database, start_embedded
+from shared.config import load_settings
+from shared.db import Database
+from shared.migrations import migrate
+
+
+def _cold(rows: list[Row], runs: int) -> None:
+    for figure in cold_start.measure(runs):
+        rows.append(Row("cold start", figure.target, f"{figure.median_s * 1000:.0f} ms",
+                        f"{figure.floor_s * 1000:.0f} ms", ratio(figure.median_s, figure.floor_s),
+                        f"median of {figure.runs}; lower is better"))
+
+
+def _writers(rows: list[Row], workdir: Path, count: int) -> None:
+    server = start_embedded(workdir / "pg-writers")
+    try:
+        url = ensure_database(server.get_uri(), "bench_writers")
+        db = Database(replace(load_settings(), database_url=url), size=1)
+        try:
+            migrate(db)
+        finally:
+            db.close()
+        figures = writers.measure(url, count=count)
+    finally:
+        server.cleanup()
+    floor = figures[0]
+    for figure in figures:
+        rows.append(Row("writers", figure.name, f"{figure.per_second:.0f} env/s, {figure.statements:.1f} stmts, "
+                        f"{figure.round_trips:.1f} rtt", f"{floor.per_second:.0f}/s, {floor.round_trips:.1f} rtt",
+                        ratio(figure.per_second, floor.per_second), f"n={figure.count}"))
+
+
+def _edge_and_redrive(rows: list[Row], workdir: Path, log: object, requests: int) -> None:
+    with stacks.emulator(workdir / "emulator", log) as stack:  # type: ignore[arg-type]
+        figures = edge.measure(stack, workdir / "emulator", requests=requests)
+        floor = figures[-1]
+        for figure in figures:
+            rows.append(Row("edge", figure.name, f"{figure.rps:.0f} req/s, p50 {figure.p50_ms:.1f} ms, "
+                            f"p99 {figure.p99_ms:.1f} ms", f"{floor.rps:.0f} req/s", ratio(figure.rps, floor.rps),
+                            f"{figure.ok}/{figure.sent} accepted, 8 connections"))
+        moves = redrive.measure(stack)
+        raw = moves[0]
+        for figure in moves:
+            rows.append(Row("redrive", figure.name, f"{figure.per_second:.0f} msg/s", f"{raw.per_second:.0f} msg/s",
+                            ratio(figure.per_second, raw.per_second), f"n={figure.moved}"))
+
+
+def _end_to_end(rows: list[Row], workdir: Path, log: object, count: int) -> None:
+    with stacks.environment(tenants.secret_env()), \
+            stacks.full_stack(workdir / "stack", log) as stack:  # type: ignore[arg-type]
+        assert stack.database_url and stack.tenants_file
+        tenants.register(stack.database_url, stack.tenants_file)
+        figure = end_to_end.measure(stack, tenants.TENANTS[0], count=count)
+    rows.append(Row("end to end", "webhook -> committed row", f"p50 {figure.p50_ms:.0f} ms, p99 {figure.p99_ms:.0f} ms",
+                    f"202 p50 {figure.accept_p50_ms:.0f} ms, p99 {figure.accept_p99_ms:.0f} ms",
+                    ratio(figure.p50_ms, figure.accept_p50_ms),
+                    f"{figure.committed}/{figure.accepted} committed of {figure.sent}; ratio of p50s"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so everything started is stopped
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--edge-requests", type=int, default=1500)
+    parser.add_argument("--writer-envelopes", type=int, default=300)
+    parser.add_argument("--e2e-requests", type=int, default=200)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args(argv)
+
+    about = machine.describe()
+    rows: list[Row] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
+        workdir = Path(tmp)
+        with (workdir / "services.log").open("w", encoding="utf-8") as log:
+            steps = [("cold start", lambda: _cold(rows, args.cold_runs)),
+                     ("writers", lambda: _writers(rows, workdir, args.writer_envelopes)),
+                     ("edge and redrive", lambda: _edge_and_redrive(rows, workdir, log, args.edge_requests)),
+                     ("end to end", lambda: _end_to_end(rows, workdir, log, args.e2e_requests))]
+            for name, step in steps:
+                print(f"[bench] {name}...", file=sys.stderr, flush=True)
+                step()
+    about["bench duration"] = f"{time.monotonic() - started:.0f} s"
+    table = report.render(rows)
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in about.items()) + "\n\n" + table)
+    if not args.no_write:
+        report.write(rows, about, report.NOTES)
+        print(f"written to {report.DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

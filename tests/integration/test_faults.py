@@ -1,0 +1,289 @@
+"""Fault drills: what the pipeline survives, with every count asserted exactly.
+
+Short form in `make test`; full form in `make soak` (CT_DRILL_SCALE=full: a 60 s Postgres
+outage and more messages). Load goes to loopback through bench.load, bounded in count and
+time; every process a drill starts is stopped in a finally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+from google.cloud import pubsub_v1
+
+from bench import load
+from bench.sources import Webhook, evolution_whatsapp, lead_form
+from ops.localdb import ensure_database, restart_embedded, start_embedded, stop_embedded
+from ops.stack import ROOT, Stack, free_port
+from shared.config import load_settings
+from shared.db import Database
+from shared.migrations import migrate
+from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
+from tests.http import send
+
+pytestmark = pytest.mark.integration
+
+FULL = os.environ.get("CT_DRILL_SCALE", "short").lower() == "full"
+OUTAGE_SECONDS = 60 if FULL else 10
+PER_PHASE = 100 if FULL else 30
+
+
+def _requests(stack: RunningStack, webhooks: list[Webhook]) -> list[load.Request]:
+    return [load.Request(stack.url(w.function) + w.path, json.dumps(w.body).encode(), dict(w.headers))
+            for w in webhooks]
+
+
+def _send_all(stack: RunningStack, webhooks: list[Webhook], seconds: float | None = None) -> load.LoadResult:
+    pace = len(webhooks) / seconds if seconds else None
+    return load.run(_requests(stack, webhooks), concurrency=4, max_seconds=(seconds or 0) + 60,
+                    pace_per_second=pace)
+
+
+def _settle(db: Database, processed: int, timeout: float) -> dict[str, int]:
+    """Wait (bounded) until `processed` events are processed; fail with the counts seen last."""
+    deadline = time.monotonic() + timeout
+    counts = _counts(db)
+    while counts["processed"] < processed and time.monotonic() < deadline:
+        time.sleep(0.5)
+        counts = _counts(db)
+    pending = query(db, "SELECT status, left(last_error, 300) AS error, count(*) AS n FROM events "
+                        "WHERE status <> 'processed' GROUP BY 1, 2")
+    assert counts["processed"] == processed, f"not drained in {timeout} s: {counts}, {pending}"
+    return counts
+
+
+def _counts(db: Database) -> dict[str, int]:
+    ingest = "event_type IN ('message_received', 'lead_created')"  # what the drills send (not assistant replies)
+    row = query(db, f"SELECT (SELECT count(*) FROM events WHERE {ingest}) AS events, "  # noqa: S608
+                    f"(SELECT count(*) FROM events WHERE {ingest} AND status = 'processed') AS processed, "
+                    f"(SELECT count(*) FROM events WHERE {ingest} AND status = 'duplicate') AS duplicates, "
+                    "(SELECT count(*) FROM leads) AS leads, (SELECT count(*) FROM conversations) AS conversations, "
+                    "(SELECT count(*) FROM messages) AS messages")[0]
+    return {k: int(v) for k, v in row.items()}
+
+
+def _dead_letters(project: str, subscription: str) -> list[pubsub_v1.types.ReceivedMessage]:
+    """A peek: pull what waits on a dead-letter subscription, then release it (nack) as it was."""
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        path = subscriber.subscription_path(project, subscription)
+        found = list(subscriber.pull(request={"subscription": path, "max_messages": 100, "return_immediately": True},
+                                     timeout=10).received_messages)
+        if found:
+            subscriber.modify_ack_deadline(subscription=path, ack_ids=[m.ack_id for m in found], ack_deadline_seconds=0)
+        return found
+    finally:
+        subscriber.close()
+
+
+def _seek_to(project: str, subscriptions: list[str], since: float) -> None:
+    """Mark every message published since `since` (epoch s) and not acknowledged for redelivery now.
+
+    Emulator 0.8.x stalls a push subscription after a burst of failed pushes: with 5 or more
+    messages failing at once it stops redelivering them after ~3 attempts and never resumes
+    (one failing message is retried every 3 s for ever); new messages still flow. Cloud Pub/Sub
+    keeps redelivering with backoff. A seek to a time — what `gcloud pubsub subscriptions seek`
+    does for an operator — redelivers everything unacknowledged, so the drill proves the
+    messages were held, not lost.
+    """
+    from google.protobuf import timestamp_pb2
+
+    moment = timestamp_pb2.Timestamp()
+    moment.FromSeconds(int(since))
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        for name in subscriptions:
+            subscriber.seek(request={"subscription": subscriber.subscription_path(project, name), "time": moment})
+    finally:
+        subscriber.close()
+
+
+def _redelivered(db: Database) -> int:
+    """`duplicate` rows that are the same Pub/Sub message as the processed one (a redelivery, not a resend)."""
+    return int(query(db, "SELECT count(*) AS n FROM events d JOIN events p ON p.event_id = d.event_id "
+                         "AND p.status = 'processed' AND p.message_id = d.message_id WHERE d.status = 'duplicate'"
+                     )[0]["n"])
+
+
+# -- (1) Postgres stopped in the middle of the load ---------------------------------------
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[tuple[object, str]]:
+    server = start_embedded(tmp_path / "pg")
+    try:
+        url = ensure_database(server.get_uri(), "ct_drill")
+        db = Database(replace(load_settings(), database_url=url), size=1)
+        try:
+            migrate(db)
+        finally:
+            db.close()
+        yield server, url
+    finally:
+        server.cleanup()
+
+
+def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    server, url = own_postgres
+    # Deliveries keep failing for the whole outage: the retry budget must outlast it (in the cloud:
+    # terraform variable max_delivery_attempts with retry_maximum_backoff).
+    (tmp_path / "stack").mkdir()
+    stack = start_stack(tmp_path / "stack", url, {"CT_MAX_DELIVERY_ATTEMPTS": "100", "CT_MAX_BACKOFF_SECONDS": "2",
+                                                   "ASSISTANT_ENABLED": "false"})
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.description["pubsub_emulator_host"])  # this drill's emulator
+    db = Database(replace(load_settings(), database_url=url), size=1)
+    try:
+        started = time.time() - 5
+        before = _send_all(stack, [evolution_whatsapp(i, "default") for i in range(PER_PHASE)])
+        stop_embedded(server)
+        try:
+            during = _send_all(stack, [evolution_whatsapp(i, "default") for i in range(PER_PHASE, 2 * PER_PHASE)],
+                               seconds=OUTAGE_SECONDS * 0.8)
+            time.sleep(max(0.0, OUTAGE_SECONDS - during.elapsed))
+        finally:
+            restart_embedded(server)
+        after = _send_all(stack, [evolution_whatsapp(i, "default") for i in range(2 * PER_PHASE, 3 * PER_PHASE)])
+        for phase in (before, during, after):
+            assert phase.statuses() == {202: PER_PHASE}
+        total = 3 * PER_PHASE
+        time.sleep(5)  # the first redeliveries after the restart
+        _seek_to(stack.project, ["message-received-conversations-writer"], started)
+        counts = _settle(db, total, timeout=float(os.environ.get("CT_DRILL_DRAIN_SECONDS", 90)))
+        time.sleep(3)  # a late redelivery would add a row here
+        redelivered = _redelivered(db)
+        assert _counts(db) == counts == {"events": total + redelivered, "processed": total,
+                                         "duplicates": redelivered, "leads": total, "conversations": total,
+                                         "messages": total}
+        assert _dead_letters(stack.project, "message-received-dlq-ops") == []
+    finally:
+        db.close()
+        stop_stack(stack)
+
+
+# -- (2) a writer process killed mid-stream --------------------------------------------------
+def _gunicorn_worker(port: int) -> psutil.Process:
+    """The gunicorn worker serving `port` (child of the functions-framework master)."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "functions_framework" in cmd and "--port" in cmd and cmd[cmd.index("--port") + 1] == str(port):
+            children = proc.children()
+            if children:
+                return children[0]
+    raise AssertionError(f"no gunicorn worker on port {port}")
+
+
+def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack: RunningStack, clean_db) -> None:
+    total = 5 * PER_PHASE
+    port = int(stack.url("leads_writer").rsplit(":", 1)[1])
+    worker = _gunicorn_worker(port)
+    result = _send_all(stack, [lead_form(10_000 + i, "default") for i in range(total)])
+    assert result.statuses() == {202: total}
+    wait_for(lambda: _counts(clean_db)["processed"] >= total // 10, timeout=60, interval=0.05)
+    os.kill(worker.pid, signal.SIGKILL)
+    at_kill = _counts(clean_db)["processed"]
+    assert at_kill < total, "the kill must land while envelopes are still flowing"
+    worker.wait(timeout=10)
+    counts = _settle(clean_db, total, timeout=120)
+    assert _gunicorn_worker(port).pid != worker.pid  # gunicorn replaced the worker
+    time.sleep(3)
+    assert _counts(clean_db) == counts
+    # A delivery cut after its commit comes back as the same Pub/Sub message: at most a `duplicate` row
+    # for that very message id, never a second lead.
+    redelivered = _redelivered(clean_db)
+    assert counts == {"events": total + redelivered, "processed": total, "duplicates": redelivered,
+                      "leads": total, "conversations": 0, "messages": 0}
+    assert query(clean_db, "SELECT count(*) AS n FROM events WHERE status NOT IN ('processed', 'duplicate')"
+                 ) == [{"n": 0}]
+
+
+# -- (3) the emulator unreachable at the edge ------------------------------------------------
+def test_edge_without_pubsub_answers_503_and_leaves_nothing_behind(stack: RunningStack, clean_db,
+                                                                   tmp_path: Path) -> None:
+    webhooks = [evolution_whatsapp(20_000 + i, "default") for i in range(3)]
+    env = {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{free_port()}", "PUBLISH_TIMEOUT_SECONDS": "1",
+           "GOOGLE_CLOUD_PROJECT": stack.project, "TENANTS_FILE": str(Path(stack.env["CT_LOCAL_DIR"]) / "tenants.json"),
+           "THREADS": "4"}
+    with (tmp_path / "edge.log").open("w") as log:
+        down = Stack(out=log)
+        try:
+            edge_url = down.serve("whatsapp-no-pubsub", "whatsapp", ROOT / "main.py", free_port(), env)
+            health_url = down.serve("health-no-pubsub", "health", ROOT / "main.py", free_port(), env)
+            refused = load.run([load.Request(edge_url + w.path, json.dumps(w.body).encode(),
+                                             dict(w.headers)) for w in webhooks], concurrency=3, max_seconds=60)
+            health = send("GET", health_url + "/?detail=true")
+        finally:
+            down.stop()
+    assert refused.statuses() == {503: 3}
+    assert all(a.retry_after and int(a.retry_after) > 0 for a in refused.answers)
+    assert {a.body["error"] for a in refused.answers} == {"publish_failed"}
+    assert health.status == 503 and health.json()["status"] == "degraded"
+    assert all(v != "ok" for v in health.json()["topics"].values())
+    # The platform retries against a healthy edge: each event is written once, the refused attempts left nothing.
+    retried = _send_all(stack, webhooks)
+    assert retried.statuses() == {202: 3}
+    counts = _settle(clean_db, 3, timeout=60)
+    time.sleep(2)
+    assert _counts(clean_db) == counts == {"events": 3, "processed": 3, "duplicates": 0, "leads": 3,
+                                           "conversations": 3, "messages": 3}
+
+
+# -- (4) a poison message --------------------------------------------------------------------
+def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: RunningStack, clean_db) -> None:
+    from ops.deadletters import RedriveOptions, Subscription, redrive
+    from shared.publisher import PubSubPublisher
+    from shared.topology import load_topology
+
+    marker = f"poison-{uuid.uuid4().hex[:8]}"
+    body = b"this is not an envelope"
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(publisher.topic_path(stack.project, "message-received"), body, drill=marker,
+                      event_type="message_received").result(timeout=30)
+
+    def ours() -> list[pubsub_v1.types.ReceivedMessage]:
+        found = _dead_letters(stack.project, "message-received-dlq-ops")
+        return [m for m in found if m.message.attributes.get("drill") == marker]
+
+    dlq_type = load_topology().event_type("message_received")
+    # The conversations writer rejects it; the session stack's assistant is switched off and acknowledges it.
+    sources = ["message-received-conversations-writer"]
+    letters = wait_for(lambda: (found := ours()) and len(found) >= len(sources) and found, timeout=90, interval=1)
+    time.sleep(3)  # a second copy would show up here
+    letters = ours()
+    assert sorted(m.message.attributes["CloudPubSubDeadLetterSourceSubscription"] for m in letters) == sources
+    for letter in letters:
+        assert letter.message.data == body
+        assert letter.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"  # the stack's max attempts
+    assert query(clean_db, "SELECT count(*) AS n FROM events") == [{"n": 0}]  # nothing half-written
+
+    # Redrivable: the ops CLI's redrive puts it back on its topic, where (still poison) it is dead-lettered
+    # again, now marked as redriven once.
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        report = redrive([(dlq_type, Subscription(subscriber, stack.project, dlq_type.dead_letter_subscription,
+                                                  emulator=True))],
+                         PubSubPublisher(stack.project, timeout_seconds=30), load_topology(), RedriveOptions())
+        assert report.failed == 0 and report.moved >= len(sources)
+
+        def redriven() -> list[pubsub_v1.types.ReceivedMessage]:
+            return [m for m in ours() if m.message.attributes.get("redrive_count") == "1"]
+
+        again = wait_for(lambda: (found := redriven()) and len(found) >= len(sources) and found,
+                         timeout=90, interval=1)
+        time.sleep(3)
+        again = redriven()
+        assert len(again) == len(sources) and all(m.message.data == body for m in again)
+        path = subscriber.subscription_path(stack.project, dlq_type.dead_letter_subscription)
+        settled = subscriber.pull(request={"subscription": path, "max_messages": 100, "return_immediately": True},
+                                  timeout=10).received_messages
+        subscriber.acknowledge(subscription=path, ack_ids=[m.ack_id for m in settled
+                                                           if m.message.attributes.get("drill") == marker])
+    finally:
+        subscriber.close()
