@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,11 +58,30 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise StackError(f"{what} did not come up within {timeout:.0f} s")
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on right now (for stacks started beside others)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, for stacks started beside others.
+
+    Chosen below the kernel's ephemeral range (32768+ on Linux): a port from that range
+    can be taken as the source port of any outgoing connection (the Pub/Sub client's,
+    say) before the function that was given it binds it. Never the same port twice
+    per process.
+    """
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randint(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise StackError("no free loopback port between 20000 and 32000")
 
 
 def port_open(port: int) -> bool:
