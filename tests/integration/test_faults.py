@@ -130,6 +130,7 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[object, str]]:
         server.cleanup()
 
 
+@pytest.mark.timeout(900 if FULL else 300)
 def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str], tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, url = own_postgres
