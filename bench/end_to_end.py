@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from bench import load
 from bench.sources import SOURCES, request_for
 from bench.stats import percentile
 from ops.stack import Stack
-from shared.config import load_settings
 from shared.db import Database
 
 POLL_SECONDS = 0.01
@@ -37,7 +36,7 @@ class CommitWatcher:
     """Polls `events` for committed rows; first time seen per correlation id (time.monotonic())."""
 
     def __init__(self, database_url: str) -> None:
-        self.db = Database(replace(load_settings(), database_url=database_url), size=1)
+        self.db = Database.for_url(database_url, size=1)
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._last_id = 0

@@ -12,14 +12,12 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from bench import cold_start, edge, end_to_end, machine, redrive, report, stacks, tenants, writers
 from bench.report import Row
 from bench.stats import ratio
 from ops.localdb import ensure_database, start_embedded
-from shared.config import load_settings
 from shared.db import Database
 from shared.migrations import migrate
 
@@ -35,7 +33,7 @@ def _writers(rows: list[Row], workdir: Path, count: int) -> None:
     server = start_embedded(workdir / "pg-writers")
     try:
         url = ensure_database(server.get_uri(), "bench_writers")
-        db = Database(replace(load_settings(), database_url=url), size=1)
+        db = Database.for_url(url, size=1)
         try:
             migrate(db)
         finally:

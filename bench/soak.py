@@ -20,13 +20,11 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 from bench import load, stacks, tenants
 from bench.sources import SOURCES, plan, requests_for
 from ops.stack import Stack
-from shared.config import load_settings
 from shared.db import Database
 
 SOAK_ENV = {"THREADS": "16", "DB_POOL_SIZE": "16"}
@@ -81,7 +79,7 @@ def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: fl
         result = load.run(requests, concurrency=concurrency, max_seconds=max_seconds)
         print(f"[soak] sent in {result.elapsed:.1f} s ({result.rps:.0f} accepted/s); draining...", file=sys.stderr,
               flush=True)
-        db = Database(replace(load_settings(), database_url=stack.database_url), size=1)
+        db = Database.for_url(stack.database_url, size=1)
         try:
             checks = _check(db, stack, planned, result, drain_seconds)
         finally:

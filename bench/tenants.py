@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from shared.config import load_settings
 from shared.db import Database
 from shared.secrets import env_name
 from shared.tenants import SourceSettings, Tenant, TenantsConfig, render_config
@@ -60,7 +58,7 @@ def register(database_url: str, tenants_file: Path, tenants: Sequence[str] = TEN
     """With a stack: add each tenant and its sources, then publish to the stack's tenants file."""
     from ops.tenants import add_tenant, publish, set_source
 
-    db = Database(replace(load_settings(), database_url=database_url), size=1)
+    db = Database.for_url(database_url, size=1)
     try:
         config = None
         for tenant in tenants:  # proof is required once every source has its secret (the default had none)

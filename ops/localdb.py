@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shared.config import load_settings
 from shared.db import Database
 
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -28,7 +26,7 @@ def ensure_database(server_url: str, name: str) -> str:
     """Create database `name` on the server if missing; returns its URL."""
     if not _DB_NAME.match(name):
         raise ValueError(f"bad database name {name!r}")
-    admin = Database(replace(load_settings(), database_url=server_url), size=1)
+    admin = Database.for_url(server_url, size=1)
     try:
         with admin.connection() as conn:
             conn.autocommit = True

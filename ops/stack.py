@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ops.localdb import ensure_database, start_embedded
-from shared.config import DEFAULT_PROJECT, Settings, load_settings
+from shared.config import DEFAULT_PROJECT
 from shared.db import Database
 from shared.migrations import migrate
 from shared.topology import Topology, load_topology
@@ -171,7 +171,7 @@ class Stack:
             self._pg = start_embedded(local_dir() / "pgdata")
             url = ensure_database(self._pg.get_uri(), DB_NAME)
         self.database_url = url
-        db = Database(_settings_with(database_url=url), size=1)
+        db = Database.for_url(url, size=1)
         try:
             applied = migrate(db)
             from ops.tenants import prepare_local
@@ -273,12 +273,6 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def _settings_with(**overrides: Any) -> Settings:
-    from dataclasses import replace
-
-    return replace(load_settings(), **overrides)
 
 
 def read_description(path: Path | None = None) -> dict[str, Any]:

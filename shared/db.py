@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
-from shared.config import Settings, get_settings
+from shared.config import Settings, get_settings, load_settings
 
 
 class Cursor(Protocol):
@@ -76,6 +76,13 @@ def _cloud_sql_connector(private_ip: bool) -> Any:
 
 class Database:
     """A bounded pool of pg8000 connections; a broken connection is dropped, not reused."""
+
+    @classmethod
+    def for_url(cls, url: str, size: int | None = None) -> Database:
+        """A pool on `url` with every other setting from the environment (tools, tests, bench)."""
+        from dataclasses import replace
+
+        return cls(replace(load_settings(), database_url=url), size=size)
 
     def __init__(self, settings: Settings, size: int | None = None) -> None:
         self.settings = settings

@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import pytest
 
 from ops.localdb import ensure_database, start_embedded
 from ops.stack import free_port
-from shared.config import load_settings
 from shared.db import Database, rows_as_dicts
 from shared.migrations import migrate
 from shared.topology import load_topology
@@ -45,7 +43,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(pg_server_url: str) -> str:
     url = ensure_database(pg_server_url, f"ct_test_{uuid.uuid4().hex[:10]}")
-    database = Database(replace(load_settings(), database_url=url), size=1)
+    database = Database.for_url(url, size=1)
     migrate(database)
     database.close()
     return url
@@ -53,7 +51,7 @@ def database_url(pg_server_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def database(database_url: str) -> Iterator[Database]:
-    pool = Database(replace(load_settings(), database_url=database_url), size=4)
+    pool = Database.for_url(database_url, size=4)
     yield pool
     pool.close()
 

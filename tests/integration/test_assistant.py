@@ -15,14 +15,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from ops.localdb import ensure_database
 from shared.assistant.config import load_tenant
-from shared.config import load_settings
 from shared.db import Database
 from shared.migrations import migrate
 from tests.conftest import ROOT, RunningStack, query, start_stack, stop_stack, wait_for
@@ -71,7 +70,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterato
     openai = OpenAIStandIn(model)
     providers = ProviderStandIn({"evolution": EVOLUTION_KEY})
     url = ensure_database(pg_server_url, f"ct_assistant_{uuid.uuid4().hex[:8]}")
-    db = Database(replace(load_settings(), database_url=url), size=4)
+    db = Database.for_url(url, size=4)
     migrate(db)
     extra = {"OPENAI_BASE_URL": f"{openai.url}/v1", "OPENAI_API_KEY": "sk-stand-in",
              "EVOLUTION_API_URL": providers.url, "CT_DEFAULT_EVOLUTION_API_KEY": EVOLUTION_KEY,

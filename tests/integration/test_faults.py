@@ -13,7 +13,6 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -24,7 +23,6 @@ from bench import load
 from bench.sources import Webhook, evolution_whatsapp, lead_form
 from ops.localdb import ensure_database, restart_embedded, start_embedded, stop_embedded
 from ops.stack import ROOT, Stack, free_port
-from shared.config import load_settings
 from shared.db import Database
 from shared.migrations import migrate
 from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
@@ -120,7 +118,7 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[object, str]]:
     server = start_embedded(tmp_path / "pg")
     try:
         url = ensure_database(server.get_uri(), "ct_drill")
-        db = Database(replace(load_settings(), database_url=url), size=1)
+        db = Database.for_url(url, size=1)
         try:
             migrate(db)
         finally:
@@ -140,7 +138,7 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
     stack = start_stack(tmp_path / "stack", url, {"CT_MAX_DELIVERY_ATTEMPTS": "100", "CT_MAX_BACKOFF_SECONDS": "2",
                                                    "ASSISTANT_ENABLED": "false"})
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.description["pubsub_emulator_host"])  # this drill's emulator
-    db = Database(replace(load_settings(), database_url=url), size=1)
+    db = Database.for_url(url, size=1)
     try:
         started = time.time() - 5
         before = _send_all(stack, [evolution_whatsapp(i, "default") for i in range(PER_PHASE)])
