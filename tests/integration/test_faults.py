@@ -26,6 +26,7 @@ from ops.stack import ROOT, Stack, free_port
 from shared.db import Database
 from shared.migrations import migrate
 from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
+from tests.emulator import seek_to
 from tests.http import send
 
 pytestmark = pytest.mark.integration
@@ -83,28 +84,6 @@ def _dead_letters(project: str, subscription: str) -> list[pubsub_v1.types.Recei
         subscriber.close()
 
 
-def _seek_to(project: str, subscriptions: list[str], since: float) -> None:
-    """Mark every message published since `since` (epoch s) and not acknowledged for redelivery now.
-
-    Emulator 0.8.x stalls a push subscription after a burst of failed pushes: with 5 or more
-    messages failing at once it stops redelivering them after ~3 attempts and never resumes
-    (one failing message is retried every 3 s for ever); new messages still flow. Cloud Pub/Sub
-    keeps redelivering with backoff. A seek to a time — what `gcloud pubsub subscriptions seek`
-    does for an operator — redelivers everything unacknowledged, so the drill proves the
-    messages were held, not lost.
-    """
-    from google.protobuf import timestamp_pb2
-
-    moment = timestamp_pb2.Timestamp()
-    moment.FromSeconds(int(since))
-    subscriber = pubsub_v1.SubscriberClient()
-    try:
-        for name in subscriptions:
-            subscriber.seek(request={"subscription": subscriber.subscription_path(project, name), "time": moment})
-    finally:
-        subscriber.close()
-
-
 def _redelivered(db: Database) -> int:
     """`duplicate` rows that are the same Pub/Sub message as the processed one (a redelivery, not a resend)."""
     return int(query(db, "SELECT count(*) AS n FROM events d JOIN events p ON p.event_id = d.event_id "
@@ -154,7 +133,7 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
             assert phase.statuses() == {202: PER_PHASE}
         total = 3 * PER_PHASE
         time.sleep(5)  # the first redeliveries after the restart
-        _seek_to(stack.project, ["message-received-conversations-writer"], started)
+        seek_to(stack.project, ["message-received-conversations-writer"], started)
         counts = _settle(db, total, timeout=float(os.environ.get("CT_DRILL_DRAIN_SECONDS", 90)))
         time.sleep(3)  # a late redelivery would add a row here
         redelivered = _redelivered(db)

@@ -12,6 +12,7 @@ from google.cloud import pubsub_v1
 
 from shared.db import Database
 from tests.conftest import RunningStack, query, wait_for
+from tests.emulator import seek_to
 from tests.fixtures import load, raw
 from tests.fixtures.graph_stand_in import shared_stand_in
 from tests.fixtures.tenants import hub_signature, install, secret, typeform_signature
@@ -102,6 +103,7 @@ def test_a_meta_leadgen_webhook_ends_as_a_complete_lead(tenants: RunningStack, c
 
 def test_a_leadgen_the_graph_api_refuses_is_retried_recorded_failed_and_dead_lettered(tenants: RunningStack,
                                                                        clean_db: Database) -> None:
+    shared_stand_in().tokens.add(secret("acme", "meta-page-token"))  # a good token, so the 404 is about the lead
     body = raw("meta_leadgen", "webhook_two")  # leads the stand-in does not know: 404 from the Graph API
     response = post(tenants.url("leads") + "/acme/meta", raw=body,
                     headers={"X-Hub-Signature-256": hub_signature("acme", body)})
@@ -110,13 +112,23 @@ def test_a_leadgen_the_graph_api_refuses_is_retried_recorded_failed_and_dead_let
     def dead_lettered() -> list[Any]:
         return list(subscriber.pull(subscription=dlq, max_messages=10, timeout=5).received_messages)
 
+    def attempts() -> list[Any]:
+        return [r["attempts"] for r in query(clean_db, "SELECT attempts FROM events ORDER BY id")]
+
+    published = time.time() - 5
     subscriber = pubsub_v1.SubscriberClient()
     dlq = subscriber.subscription_path(tenants.project, "leadgen-received-dlq-ops")
     received: list[Any] = []
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
+        seen, progressed = attempts(), time.monotonic()
         while len(received) < 2 and time.monotonic() < deadline:
             received += dead_lettered()
+            if attempts() != seen:
+                seen, progressed = attempts(), time.monotonic()
+            elif time.monotonic() - progressed > 30:  # the emulator's redelivery stall (tests/emulator.py)
+                seek_to(tenants.project, ["leadgen-received-leadgen-fetcher"], published)
+                progressed = time.monotonic()
         subscriber.acknowledge(subscription=dlq, ack_ids=[m.ack_id for m in received])
     finally:
         subscriber.close()
