@@ -1,31 +1,41 @@
 """Every deployed function target, so one source archive deploys them all.
 
-Cloud Functions loads this file and calls the entry point named in Terraform
-(the `entry_point` of each function in shared/topology.json).
+Cloud Functions loads this file and asks it for the entry point named in Terraform (the
+`entry_point` of each function in shared/topology.json). Each target's module is imported
+only when that target is asked for (PEP 562 module `__getattr__`), so a writer's cold start
+does not pay for the assistant's OpenAI client or the edge's source parsers.
 """
 
-from functions.assistant import assistant
-from functions.conversations_writer import conversations_writer
-from functions.events import events
-from functions.health import health
-from functions.leadgen_fetcher import leadgen_fetcher
-from functions.leads import leads
-from functions.leads_writer import leads_writer
-from functions.obras_writer import obras_writer
-from functions.pipeline_writer import pipeline_writer
-from functions.reply_sender import reply_sender
-from functions.whatsapp import whatsapp
+from __future__ import annotations
 
-__all__ = [
-    "assistant",
-    "conversations_writer",
-    "events",
-    "health",
-    "leadgen_fetcher",
-    "leads",
-    "leads_writer",
-    "obras_writer",
-    "pipeline_writer",
-    "reply_sender",
-    "whatsapp",
-]
+import importlib
+from typing import Any
+
+TARGETS: dict[str, str] = {
+    "assistant": "functions.assistant",
+    "conversations_writer": "functions.conversations_writer",
+    "events": "functions.events",
+    "health": "functions.health",
+    "leadgen_fetcher": "functions.leadgen_fetcher",
+    "leads": "functions.leads",
+    "leads_writer": "functions.leads_writer",
+    "obras_writer": "functions.obras_writer",
+    "pipeline_writer": "functions.pipeline_writer",
+    "reply_sender": "functions.reply_sender",
+    "whatsapp": "functions.whatsapp",
+}
+
+__all__ = sorted(TARGETS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the one module that defines `name`, the first time functions-framework asks for it."""
+    if name not in TARGETS:
+        raise AttributeError(f"module 'main' has no function target {name!r}")
+    target = getattr(importlib.import_module(TARGETS[name]), name)
+    globals()[name] = target  # later lookups skip this hook
+    return target
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *TARGETS})

@@ -23,7 +23,7 @@ from shared.config import load_settings
 from shared.db import Database
 from shared.envelope import Envelope, build_envelope
 from shared.payloads import PAYLOAD_MODELS
-from shared.writers import APPLY, ledger
+from shared.writers import WRITERS, ledger, writer_for
 
 TENANT = "default"
 
@@ -116,7 +116,7 @@ def measure(database_url: str, count: int = 300, max_seconds: float = 15.0) -> l
         figures = []
         leads: list[str] = []
         floor_body = None
-        measured = [et for et in _payloads(count, leads) if et in APPLY]  # lead_created first: others need leads
+        measured = [et for et in _payloads(count, leads) if et in WRITERS]  # lead_created first: others need leads
         for event_type in measured:
             make = _payloads(count, leads)[event_type]
             envelopes = [_envelope(event_type, make(i), i, at + timedelta(seconds=i)) for i in range(count)]
@@ -137,7 +137,7 @@ def measure(database_url: str, count: int = 300, max_seconds: float = 15.0) -> l
 
 def _run(db: CountingDatabase, name: str, envelopes: list[Envelope], max_seconds: float) -> WriterFigure:
     event_type = envelopes[0].event_type
-    apply = APPLY[event_type]
+    apply = writer_for(event_type)
     db.counter = Counter()
     for conn_warm in range(1):  # a connection open before the clock starts, as on a warm instance
         with db.transaction() as cur:

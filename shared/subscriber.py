@@ -14,7 +14,7 @@ from shared.db import Database
 from shared.envelope import Envelope
 from shared.log import get_logger, log_context
 from shared.topology import load_topology
-from shared.writers import APPLY, ledger
+from shared.writers import ledger, writer_for
 
 log = get_logger(__name__)
 
@@ -67,6 +67,6 @@ def handle(cloud_event: Any, *, function: str, db: Database) -> ledger.Result:
             if envelope.event_type not in subscribed:
                 log.error("event type not handled by this function", extra={"event_status": "failed"})
                 raise PoisonMessage(f"{function} does not handle {envelope.event_type} (handles {sorted(subscribed)})")
-            result = ledger.process(db, envelope, pushed.message_id, APPLY[envelope.event_type])
+            result = ledger.process(db, envelope, pushed.message_id, writer_for(envelope.event_type))
             log.info("event %s", result.value, extra={"event_status": result.value})
             return result

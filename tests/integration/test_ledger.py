@@ -15,7 +15,7 @@ from shared.envelope import Envelope, build_envelope
 from shared.migrations import MigrationError, discover, migrate, status
 from shared.payloads import LeadCreated, MessageReceived, ObraCreated, ProposalSent, StageChanged, Won
 from shared.subscriber import PoisonMessage, handle
-from shared.writers import APPLY
+from shared.writers import writer_for
 from shared.writers.leads import LeadNotFound
 from shared.writers.ledger import Result, process
 from tests.conftest import query
@@ -31,7 +31,7 @@ def env(event_type: str, payload, *, cid: str = "c-1", source_id: str | None = N
 
 
 def write(db: Database, envelope: Envelope, message_id: str = "m-1") -> Result:
-    return process(db, envelope, message_id, APPLY[envelope.event_type])
+    return process(db, envelope, message_id, writer_for(envelope.event_type))
 
 
 def lead_id(db: Database, phone: str = "5511999998888") -> str:
@@ -125,7 +125,7 @@ def test_a_failing_write_is_rolled_back_whole_counted_and_succeeds_once_fixed(
 
 def test_nothing_partial_survives_a_failure_mid_write(clean_db: Database) -> None:
     def half_then_fail(cur, envelope: Envelope) -> None:
-        APPLY["lead_created"](cur, envelope)
+        writer_for("lead_created")(cur, envelope)
         raise RuntimeError("connection lost mid-write")
 
     lead = env("lead_created", LeadCreated(phone="11999998888"))
