@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from cloudevents.http import CloudEvent
 
-from shared.db import Database
+from shared.db import Cursor, Database
 from shared.envelope import Envelope, build_envelope
 from shared.migrations import MigrationError, discover, migrate, status
 from shared.payloads import LeadCreated, MessageReceived, ObraCreated, ProposalSent, StageChanged, Won
@@ -99,6 +101,49 @@ def test_proposal_won_and_obra_follow_the_lead(clean_db: Database) -> None:
     assert obra == {"proposal_id": proposal["id"], "title": "Piso sala", "status": "planejada", "correlation_id": "c-o"}
     assert [m["to_stage"] for m in query(clean_db, "SELECT to_stage FROM pipeline_moves ORDER BY id")] == [
         "proposta", "ganho"]
+
+
+@pytest.mark.parametrize("first_fails", [False, True])
+def test_two_concurrent_deliveries_of_one_event_write_it_once(clean_db: Database, first_fails: bool) -> None:
+    """The second delivery waits on the first's uncommitted ledger row, then follows its outcome."""
+    lead = env("lead_created", LeadCreated(phone="11999998888", name="Ana"), source_id="f-1")
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_apply(cur: Cursor, envelope: Envelope) -> None:
+        writer_for("lead_created")(cur, envelope)
+        inside.set()
+        release.wait(10)
+        if first_fails:
+            raise RuntimeError("the first delivery's write failed")
+
+    outcomes: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            outcomes["m-1"] = process(clean_db, lead, "m-1", slow_apply)
+        except RuntimeError as exc:
+            outcomes["m-1"] = str(exc)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=lambda: outcomes.update({"m-2": write(clean_db, lead, "m-2")}))
+    second.start()
+    time.sleep(0.3)  # the second delivery is now blocked on the first's row
+    assert "m-2" not in outcomes
+    release.set()
+    worker.join(10)
+    second.join(10)
+    assert query(clean_db, "SELECT count(*) AS n FROM leads") == [{"n": 1}]
+    rows = query(clean_db, "SELECT status, message_id, attempts FROM events ORDER BY id")
+    if first_fails:
+        assert outcomes == {"m-1": "the first delivery's write failed", "m-2": Result.PROCESSED}
+        # the first delivery's failure, recorded after the second one committed, leaves its row alone
+        assert [(r["status"], r["message_id"]) for r in rows] == [("processed", "m-2")]
+    else:
+        assert outcomes == {"m-1": Result.PROCESSED, "m-2": Result.DUPLICATE}
+        assert [(r["status"], r["message_id"], r["attempts"]) for r in rows] == [
+            ("processed", "m-1", 1), ("duplicate", "m-2", 1)]
 
 
 def test_a_failing_write_is_rolled_back_whole_counted_and_succeeds_once_fixed(
