@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.payloads import Payload, parse_payload
+from shared.payloads import E164_CONTEXT, Payload, parse_payload
 
 SCHEMA_VERSION = 1
 # Fixed namespace: the same source id always yields the same event_id, on any instance.
@@ -35,7 +35,7 @@ class Envelope(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
 
     def typed_payload(self) -> Payload:
-        return parse_payload(self.event_type, self.payload)
+        return parse_payload(self.event_type, self.payload, context=E164_CONTEXT)
 
     def attributes(self) -> dict[str, str]:
         return {name: str(getattr(self, name)) for name in ATTRIBUTE_FIELDS}

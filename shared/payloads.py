@@ -11,12 +11,30 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from shared.phones import InvalidPhone, normalize_phone
 
+E164_CONTEXT = {"phones": "e164"}  # validation context for payloads read back from an envelope
 
-def _phone(value: str) -> str:
+
+def _phone(value: str, info: ValidationInfo) -> str:
+    """Any usual writing of a phone, Brazilian by default; E.164 digits when reading an envelope.
+
+    An envelope carries E.164 digits without '+' (`14155550123`), which read as written by a
+    person would be taken for a Brazilian national number.
+    """
+    if info.context == E164_CONTEXT and value.isdigit():
+        value = "+" + value
     try:
         return normalize_phone(value)
     except InvalidPhone as exc:
@@ -163,10 +181,10 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
 }
 
 
-def parse_payload(event_type: str, data: Any) -> Payload:
+def parse_payload(event_type: str, data: Any, context: dict[str, str] | None = None) -> Payload:
     """Validate `data` as the payload of `event_type` (raises pydantic.ValidationError)."""
     try:
         model = PAYLOAD_MODELS[event_type]
     except KeyError:
         raise ValueError(f"unknown event_type {event_type!r}; known: {sorted(PAYLOAD_MODELS)}") from None
-    return model.model_validate(data)
+    return model.model_validate(data, context=context)

@@ -26,6 +26,17 @@ def test_envelope_round_trips_and_carries_filter_fields_as_attributes() -> None:
                                      "schema_version": str(SCHEMA_VERSION)}
 
 
+@pytest.mark.parametrize(("written", "e164"), [("+1 415 555 0123", "14155550123"),
+                                               ("+351 912 345 678", "351912345678"),
+                                               ("(11) 97777-6666", "5511977776666")])
+def test_a_phone_from_any_country_reads_back_the_same_from_the_envelope(written: str, e164: str) -> None:
+    """The envelope carries E.164 digits; reading them back must not take them for a Brazilian number."""
+    envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone=written), tenant="default",
+                              source="manual", correlation_id="c-1")
+    assert envelope.payload["phone"] == e164
+    assert Envelope.from_bytes(envelope.to_bytes()).typed_payload().phone == e164  # type: ignore[union-attr]
+
+
 def test_an_envelope_from_the_future_is_refused() -> None:
     envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone="11999998888"), tenant="default",
                               source="manual", correlation_id="c-1")
