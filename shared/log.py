@@ -58,19 +58,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-_configured = False
+_configured_level: str | None = None
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Route the root logger to stdout as JSON lines (idempotent)."""
-    global _configured
+    """Route the root logger to stdout as JSON lines.
+
+    Called on every request, so it does nothing once set up at that level: setting a level
+    clears every logger's level cache.
+    """
+    global _configured_level
+    if _configured_level == level:
+        return
     root = logging.getLogger()
-    if not _configured:
+    if _configured_level is None:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         root.handlers = [handler]
-        _configured = True
     root.setLevel(level)
+    _configured_level = level
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -9,6 +9,7 @@ never taken for phones.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -31,8 +32,13 @@ def phone_from_jid(jid: str) -> str:
     return normalize_phone(user if user.startswith("+") else "+" + user)
 
 
+@lru_cache(maxsize=4096)
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
-    """E.164 digits for a phone written any usual way; national numbers default to Brazil."""
+    """E.164 digits for a phone written any usual way; national numbers default to Brazil.
+
+    Cached: a webhook's phone is normalized by its source parser and again when the payload
+    is validated (at the edge and in the writer), and the same people write again and again.
+    """
     text = str(raw).strip()
     if "@" in text:
         return phone_from_jid(text)
