@@ -165,20 +165,20 @@ def _prepared_cursor_class() -> type:
 
     class PreparedCursor(pg8000.dbapi.Cursor):  # type: ignore[misc]
         def execute(self, operation: str, args: Any = (), stream: Any = None) -> Any:
-            if not args or stream is not None:
+            if not args or stream is not None or not isinstance(args, (tuple, list)):
                 return super().execute(operation, args, stream)
             conn = self._c
             if conn is None or conn._sock is None:
                 raise pg8000.dbapi.InterfaceError("connection is closed")
             if not conn._in_transaction and not conn.autocommit:
                 conn.execute_simple("begin transaction")
-            statement, vals = pg8000.dbapi.convert_paramstyle(pg8000.dbapi.paramstyle, operation, args)
             cache: dict[str, Any] = conn.__dict__.setdefault("_ct_prepared", {})
             prepared = cache.get(operation)
-            if prepared is None:
-                prepared = cache[operation] = conn.prepare_statement(statement, ())
-            name, columns, input_funcs = prepared
-            self._context = conn.execute_named(name, make_params(conn.py_types, vals), columns, input_funcs,
+            if prepared is None:  # the %s -> $n rewrite scans the SQL char by char: once per statement too
+                statement, _ = pg8000.dbapi.convert_paramstyle(pg8000.dbapi.paramstyle, operation, args)
+                prepared = cache[operation] = (statement, *conn.prepare_statement(statement, ()))
+            statement, name, columns, input_funcs = prepared
+            self._context = conn.execute_named(name, make_params(conn.py_types, args), columns, input_funcs,
                                                statement)
             self._row_iter = None if self._context.rows is None else iter(self._context.rows)
             self._input_oids = ()
