@@ -2,10 +2,14 @@
 
 Sources and tenants come from bench/sources.py and bench/tenants.py (~10% of the webhooks
 are exact resends of an earlier one), 32 keep-alive connections, on a stack the harness
-starts with its own Postgres and emulator on free ports. Then, once the writers drain:
-every distinct event exactly once, every duplicate delivery recorded as `duplicate` (one
-row each), every correlation id the edge returned traceable in `events`, the rows each
-source must add, and nothing in any dead-letter subscription. Exit 1 if any check fails.
+starts with its own Postgres and emulator on free ports. Meta Lead Ads leads are read by
+leadgen_fetcher from a Graph API stand-in the harness starts on loopback (the stack's
+META_GRAPH_BASE_URL), knowing every lead the soak sends and every tenant's page token.
+Then, once the writers drain: every distinct event exactly once, every duplicate delivery
+recorded as `duplicate` (one row each), every correlation id the edge returned traceable
+in `events`, the rows each table must gain, the leads each source must add, every Lead Ads
+lead read from the Graph API, and nothing in any dead-letter subscription. Exit 1 if any
+check fails.
 
 Stack sizing for the soak (documented in docs/benchmarks.md): THREADS=16 gunicorn threads
 per function and DB_POOL_SIZE=16 connections per writer instance, so a writer never waits
@@ -20,17 +24,21 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench import load, stacks, tenants
-from bench.sources import SOURCES, plan, requests_for
+from bench.graph_stand_in import GraphStandIn
+from bench.sources import SOURCES, Planned, plan, requests_for
 from ops.stack import Stack
 from shared.db import Database
 
 SOAK_ENV = {"THREADS": "16", "DB_POOL_SIZE": "16"}
 
 
-def _query(db: Database, sql: str, *args: object) -> list[tuple[object, ...]]:
+def _query(db: Database, sql: str, *args: object) -> list[tuple[Any, ...]]:
     with db.transaction() as cur:
         cur.execute(sql, args)
         return [tuple(row) for row in cur.fetchall()]
@@ -42,12 +50,12 @@ def _drain(db: Database, event_ids: list[str], expected_rows: int, timeout: floa
     rows = 0
     while time.monotonic() < deadline:
         rows, in_flight = _query(db, "SELECT count(*), count(*) FILTER (WHERE status IN ('processing', 'failed')) "
-                                     "FROM events WHERE event_id = ANY(%s)", event_ids)[0]  # type: ignore[assignment]
+                                     "FROM events WHERE event_id = ANY(%s)", event_ids)[0]
         if rows >= expected_rows and not in_flight:
             time.sleep(3)  # and a little more, so a late extra row would show up
             break
         time.sleep(1)
-    return int(_query(db, "SELECT count(*) FROM events WHERE event_id = ANY(%s)", event_ids)[0][0])  # type: ignore[call-overload]
+    return int(_query(db, "SELECT count(*) FROM events WHERE event_id = ANY(%s)", event_ids)[0][0])
 
 
 def _dead_letters(stack: Stack) -> dict[str, int]:
@@ -65,11 +73,24 @@ def _dead_letters(stack: Stack) -> dict[str, int]:
     return found
 
 
+@contextmanager
+def graph_stand_in(planned: list[Planned]) -> Iterator[GraphStandIn]:
+    """The Graph API for the run: every Lead Ads lead the plan sends, and every bench tenant's page token."""
+    graph = GraphStandIn()
+    try:
+        graph.tokens.update(tenants.page_tokens())
+        graph.leads.update(p.source.graph_lead(p.serial) for p in planned if p.source.graph_lead)
+        yield graph
+    finally:
+        graph.close()
+
+
 def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: float, drain_seconds: float) -> int:
     planned = plan(total, duplicate_fraction)
     with tempfile.TemporaryDirectory(prefix="ct-soak-") as tmp, \
             (Path(tmp) / "stack.log").open("w", encoding="utf-8") as log, \
-            stacks.environment({**tenants.secret_env(), **SOAK_ENV}), \
+            graph_stand_in(planned) as graph, \
+            stacks.environment({**tenants.secret_env(), **SOAK_ENV, "META_GRAPH_BASE_URL": graph.url}), \
             stacks.full_stack(Path(tmp) / "stack", log) as stack:
         assert stack.database_url and stack.tenants_file
         tenants.register(stack.database_url, stack.tenants_file)
@@ -81,7 +102,7 @@ def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: fl
               flush=True)
         db = Database.for_url(stack.database_url, size=1)
         try:
-            checks = _check(db, stack, planned, result, drain_seconds)
+            checks = _check(db, stack, planned, result, drain_seconds, graph)
         finally:
             db.close()
     width = max(len(name) for name, _, _, _ in checks)
@@ -98,18 +119,19 @@ def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: fl
     return 1 if failed else 0
 
 
-def _check(db: Database, stack: Stack, planned: list, result: load.LoadResult,  # type: ignore[type-arg]
-           drain_seconds: float) -> list[tuple[str, object, object, bool]]:
+def _check(db: Database, stack: Stack, planned: list[Planned], result: load.LoadResult, drain_seconds: float,
+           graph: GraphStandIn) -> list[tuple[str, object, object, bool]]:
     answers = {a.index: a for a in result.answers}
     sends: dict[str, list[str]] = defaultdict(list)  # event_id -> correlation ids the edge returned
-    table_of: dict[str, str] = {}
+    source_of: dict[str, Planned] = {}
     for i, p in enumerate(planned):
         answer = answers.get(i)
         if answer is None or answer.status != 202:
             continue
         sends[str(answer.body["event_id"])].append(str(answer.body["correlation_id"]))
-        table_of[str(answer.body["event_id"])] = p.source.table
-    distinct_by_source = Counter(table_of.values())
+        source_of[str(answer.body["event_id"])] = p
+    distinct_by_table = Counter(p.source.table for p in source_of.values())
+    distinct_by_lead_source = Counter(p.source.lead_source for p in source_of.values())
     accepted = sum(len(c) for c in sends.values())
     duplicates_sent = accepted - len(sends)
     found_rows = _drain(db, list(sends), accepted, drain_seconds)
@@ -117,7 +139,7 @@ def _check(db: Database, stack: Stack, planned: list, result: load.LoadResult,  
     rows = _query(db, "SELECT event_id, status, correlation_id FROM events WHERE event_type = ANY(%s)", soak_types)
     # Pub/Sub is at-least-once: a delivery cut after its commit comes back as the same message and is
     # recorded as a `duplicate` row with the processed row's message id. Counted, not a failure.
-    redelivered = int(_query(db, "SELECT count(*) FROM events d JOIN events p ON p.event_id = d.event_id "  # type: ignore[call-overload]
+    redelivered = int(_query(db, "SELECT count(*) FROM events d JOIN events p ON p.event_id = d.event_id "
                                  "AND p.status = 'processed' AND p.message_id = d.message_id "
                                  "WHERE d.status = 'duplicate' AND d.event_id = ANY(%s)", list(sends))[0][0])
     by_event: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -148,9 +170,20 @@ def _check(db: Database, stack: Stack, planned: list, result: load.LoadResult,  
         ("events whose rows carry exactly their sends' ids", len(sends), exact_traces, exact_traces == len(sends)),
     ]
     for table in sorted({s.table for s in SOURCES}):
-        count = int(_query(db, f"SELECT count(*) FROM {table}")[0][0])  # type: ignore[call-overload]  # noqa: S608
-        expected = distinct_by_source[table] if table != "leads" else sum(distinct_by_source.values())
+        count = int(_query(db, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+        expected = distinct_by_table[table] if table != "leads" else sum(distinct_by_table.values())
         checks.append((f"{table} rows", expected, count, count == expected))
+    # Every source has its own phones: each distinct event is one new lead, named after its source.
+    leads_by_source: dict[str, int] = {str(source): int(n) for source, n in
+                                       _query(db, "SELECT source, count(*) FROM leads GROUP BY source")}
+    for lead_source in sorted({s.lead_source for s in SOURCES}):
+        found = leads_by_source.pop(lead_source, 0)
+        checks.append((f"  leads from {lead_source}", distinct_by_lead_source[lead_source], found,
+                       found == distinct_by_lead_source[lead_source]))
+    checks.append(("  leads from any other source", 0, sum(leads_by_source.values()), not leads_by_source))
+    asked = {path.split("?")[0].rsplit("/", 1)[-1] for path, _ in list(graph.requests)}
+    leadgen = {p.source.graph_lead(p.serial)[0] for p in source_of.values() if p.source.graph_lead}
+    checks.append(("Lead Ads leads read from the Graph API", len(leadgen), len(asked & leadgen), asked == leadgen))
     dead = _dead_letters(stack)
     ours = sum(n for et, n in dead.items() if et in soak_types)
     checks.append((f"dead letters ({', '.join(soak_types)})", 0, ours, ours == 0))

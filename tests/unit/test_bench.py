@@ -1,11 +1,30 @@
-"""The bench's own arithmetic and webhook mix (pure: no stack)."""
+"""The bench's own arithmetic and webhook mix (no stack: the mix goes through the edge in-process)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import parse_qsl
 
-from bench.sources import SOURCES, plan
+import pytest
+
+from bench import tenants as bench_tenants
+from bench.sources import SOURCES, Source, Webhook, plan
 from bench.stats import percentile, ratio
+from ops.stack import DEFAULT_EVENTS_API_KEY
+from shared.edge import Response, handle
+from shared.envelope import Envelope
+from shared.payloads import LeadgenReceived
+from shared.secrets import SecretStore, reset_store
+from shared.sources import generic_event
+from shared.sources.meta_leadgen import lead_from_graph
+from shared.sources.routing import router
+from shared.tenants import CHANNELS, TenantDirectory
+from tests.fakes import RecordingPublisher
+from tests.unit.edge_helpers import request, settings
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -39,3 +58,88 @@ def test_the_same_serial_builds_the_same_webhook_and_distinct_serials_differ() -
     for source in SOURCES:
         assert source.build(7, "pisos-sp") == source.build(7, "pisos-sp")
         assert source.build(7, "pisos-sp").body != source.build(8, "pisos-sp").body
+
+
+# -- every source of the mix through the real edge, with the bench tenants' own configuration ---------------
+@pytest.fixture
+def bench_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TenantDirectory]:
+    for name, value in bench_tenants.configure(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    reset_store(SecretStore(backend="env"))
+    yield TenantDirectory(file=tmp_path / "tenants.json")
+    reset_store(None)
+
+
+def send(directory: TenantDirectory, webhook: Webhook, tenant: str | None = None) -> tuple[Response, list[Envelope]]:
+    """The webhook as the stack's function gets it; `tenant` sends it to another tenant's URL instead."""
+    path, _, query = webhook.path.partition("?")
+    if tenant is not None:
+        path = "/" + "/".join([tenant, *path.split("/")[2:]])
+    req = replace(request(raw=webhook.raw, headers=webhook.headers, path=path), query=dict(parse_qsl(query)))
+    publisher = RecordingPublisher()
+    if webhook.function == "events":
+        response = handle(req, function="events", adapter=generic_event.adapt, publisher=publisher,
+                          settings=settings(events_api_key=DEFAULT_EVENTS_API_KEY, max_body_bytes=262144))
+    else:
+        response = handle(req, function=webhook.function, router=router(webhook.function, lambda: directory),
+                          publisher=publisher, settings=settings(max_body_bytes=262144))
+    return response, publisher.published
+
+
+def lead_phone(source: Source, serial: int, envelope: Envelope) -> str:
+    """The phone of the lead the event becomes (Meta Lead Ads: of the lead the Graph API answers)."""
+    if source.graph_lead is None:
+        return str(envelope.payload["phone"])
+    lead_id, data = source.graph_lead(serial)
+    ref = envelope.typed_payload()
+    assert isinstance(ref, LeadgenReceived) and ref.leadgen_id == lead_id
+    lead = lead_from_graph(data, ref)
+    assert lead is not None and lead.source == source.lead_source and lead.phone
+    return lead.phone
+
+
+def test_every_source_a_tenant_can_turn_on_is_in_the_mix() -> None:
+    sent = {(webhook.function, webhook.path.partition("?")[0].split("/")[-1])
+            for webhook in (s.build(0, "pisos-sp") for s in SOURCES)}
+    assert sent == {(channel, name) for channel, names in CHANNELS.items() for name in names} | {("events", "events")}
+    weights = Counter[str]()
+    for s in SOURCES:
+        weights[s.event_type] += s.weight
+    assert weights["message_received"] > sum(weights.values()) / 2  # WhatsApp messages dominate
+
+
+def test_each_webhook_is_accepted_for_its_tenant_only_and_becomes_one_event(bench_directory: TenantDirectory) -> None:
+    for source in SOURCES:
+        tenant = "obras-sul" if source.per_tenant else "default"
+        webhook = source.build(5, tenant)
+        response, published = send(bench_directory, webhook)
+        assert response.status == 202, (source.name, response.body)
+        [envelope] = published
+        assert (envelope.event_type, envelope.tenant) == (source.event_type, tenant), source.name
+        if source.per_tenant:  # the same bytes at another tenant's URL: that tenant's credentials don't match
+            refused, nothing = send(bench_directory, webhook, tenant="pisos-sp")
+            assert (refused.status, nothing) == (401, []), (source.name, refused.body)
+
+
+def test_distinct_serials_are_distinct_events_and_distinct_leads_across_sources(
+        bench_directory: TenantDirectory) -> None:
+    event_ids: set[str] = set()
+    phones: set[str] = set()
+    for source in SOURCES:
+        for serial in range(6):
+            tenant = bench_tenants.TENANTS[serial % len(bench_tenants.TENANTS)] if source.per_tenant else "default"
+            response, [envelope] = send(bench_directory, source.build(serial, tenant))
+            assert response.status == 202
+            event_ids.add(envelope.event_id)
+            phones.add(lead_phone(source, serial, envelope))
+    assert len(event_ids) == len(phones) == 6 * len(SOURCES)
+
+
+def test_the_graph_lead_of_a_lead_ads_webhook_is_the_one_it_names() -> None:
+    [source] = [s for s in SOURCES if s.graph_lead is not None]
+    assert source.graph_lead is not None
+    for serial in (0, 41):
+        body = source.build(serial, "pisos-sp").body
+        lead_id, data = source.graph_lead(serial)
+        assert json.dumps(body).count(f'"leadgen_id": "{lead_id}"') == 1 and data["id"] == lead_id
+    assert len(bench_tenants.page_tokens()) == len(bench_tenants.TENANTS)
