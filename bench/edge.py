@@ -5,6 +5,7 @@ confirmation; against `floor_publish` (same server, threads and publisher; only 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def measure(stack: Stack, workdir: Path, requests: int = 1500, concurrency: int 
             rounds: int = 2) -> list[EdgeFigure]:
     urls = serve_edge(stack, ["whatsapp", "leads"], workdir)
     tenant = tenants.TENANTS[1]
-    plans = {
+    plans: dict[str, Callable[[int], load.Request]] = {
         "whatsapp (evolution)": lambda i: request_for(_source("message_received").build(i, tenant), urls, "w"),
         "leads (site form)": lambda i: request_for(_source("lead_created").build(i, tenant), urls, "l"),
         "floor: fixed publish": lambda i: load.Request(urls["floor_publish"] + "/", b"{}", {}, "floor"),

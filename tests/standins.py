@@ -14,8 +14,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from bench.loopback import JsonHandler, serve, stop
 
 Responder = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
@@ -33,7 +34,7 @@ class _StandIn:
         self._lock = threading.Lock()
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
@@ -44,21 +45,10 @@ class _StandIn:
                 recorded = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with stand_in._lock:
                     stand_in.requests.append(recorded)
-                status, answer = stand_in.answer(recorded)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer_json(*stand_in.answer(recorded))
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(Handler)
         self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def url(self) -> str:
@@ -72,8 +62,7 @@ class _StandIn:
             self.requests.clear()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 class OpenAIStandIn(_StandIn):
