@@ -1,10 +1,12 @@
 """Redrive: messages/s moved out of a dead-letter subscription, against raw publish.
 
 Two movers, real clients against the emulator: `ops.deadletters.redrive` (what `ctower dlq
-redrive` runs: each message republished and confirmed, then acknowledged) on the
-message_received dead-letter ops subscription, and a batched pull -> publish -> ack loop
-(a batch of 100 published, confirmations awaited together, then one ack) — what the
-same clients can do. The floor publishes the same messages in batches of 100, no pull, no ack.
+redrive` runs: each pull of up to 100 filtered, published together, every confirmation
+awaited, then the confirmed ones acknowledged in one request) on the message_received
+dead-letter ops subscription, and a bare batched pull -> publish -> ack loop (a batch of 100
+published, confirmations awaited together, then one ack) — what the same clients can do
+without filters, audit notes or per-message outcomes. The floor publishes the same messages
+in batches of 100, no pull, no ack.
 """
 
 from __future__ import annotations

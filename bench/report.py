@@ -40,11 +40,13 @@ HOW_TO_READ = """\
 
 
 NOTES = (
-    "Redrive: `ops.deadletters.redrive` (issue 5) republishes one message at a time and waits for each "
-    "confirmation (~10 ms each: the publisher's 5 ms batch window plus the round trip); safe, since a message "
-    "is acked only once its copy is confirmed. The batched loop row (publish a pulled batch, await the "
-    "confirmations together, then ack) keeps that guarantee per batch at ~40x the rate. Not changed here "
-    "(another engineer's file); ~100 msg/s moves a 10,000-message backlog in under 2 minutes.",
+    "Changed because of these numbers: `ops.deadletters.redrive` (`ctower dlq redrive`) republished one "
+    "message at a time and waited for each confirmation (~10 ms each: the publisher's 5 ms batch window plus "
+    "the round trip). Now it works a pull at a time: up to 100 messages published together, every "
+    "confirmation awaited (one shared deadline), then exactly the confirmed ones acked in one request; a "
+    "failed publish is nacked and reported, so a message is still acked only once its copy is confirmed. "
+    "Before: 55-76 msg/s, 0.02-0.03 of raw publish; after: 1,600-3,000 msg/s, 0.49-0.78, level with the "
+    "bare batched loop row in the same runs (7 runs of bench.redrive alone, shared 2-core machine).",
     "Changed because of these numbers: shared/db.py prepares each parameterised statement once per "
     "connection and commits with a simple query. pg8000 ran every parameterised statement unnamed "
     "(parse, describe, bind/execute: 3 round trips) and COMMIT the same way. Before: lead_created 22 rtt, "

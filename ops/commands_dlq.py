@@ -147,7 +147,8 @@ def _max_redrives_default() -> int:
 @click.option("--max-redrives", type=click.IntRange(min=1), default=_max_redrives_default,
               show_default=f"CT_MAX_REDRIVES or {deadletters.DEFAULT_MAX_REDRIVES}",
               help="A message already redriven this many times is left in place and reported.")
-@click.option("--continue-on-error", is_flag=True, help="Keep going after a publish fails (default: stop there).")
+@click.option("--continue-on-error", is_flag=True,
+              help="Keep going after a publish fails (default: stop after the batch it failed in).")
 @click.option("--operator", help="Who runs this, for the audit record (default: CT_OPERATOR, the gcloud "
                                  "account in the cloud, else the OS user).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal).")
@@ -160,9 +161,11 @@ def redrive(types: tuple[str, ...], tenants: tuple[str, ...], correlation_ids: t
             as_json: bool) -> None:
     """Republish dead letters to their original topic, same body and attributes, redrive_count + 1.
 
-    Each message is acknowledged on the dead-letter subscription only after Pub/Sub
-    confirms its republish; a failed publish puts it back (nack) and is reported. The
-    run is recorded in the ops_audit table (who, when, filter, counts).
+    Messages move in batches: a pull of up to 100, the matching ones published together,
+    every confirmation awaited. Each message is acknowledged on the dead-letter
+    subscription only after Pub/Sub confirms its republish; a failed publish puts it back
+    (nack) and is reported, and the run stops after that batch. The run is recorded in the
+    ops_audit table (who, when, filter, counts).
     """
     selection = build_filter(types, tenants, correlation_ids, event_ids, older_than, newer_than)
     options = RedriveOptions(selection=selection, limit=limit, dry_run=dry_run, rate=rate, max_redrives=max_redrives,
@@ -215,7 +218,7 @@ def _print_report(report: audit.RunReport, run_id: int, as_json: bool, moved_lab
         lines += ["", "left in the dead-letter subscription:",
                   table(left, ["outcome", "event_id", "correlation_id", "subscription", "reason"])]
     if report.stopped_early and report.failed:
-        lines.append("stopped at the first failed publish (use --continue-on-error to go on)")
+        lines.append("stopped after the batch with the first failed publish (use --continue-on-error to go on)")
     emit({"run_id": run_id, **report.as_dict()}, as_json, lines)
 
 

@@ -8,13 +8,18 @@ confirmed its purge; everything else is released as it was found.
 
 One pass pulls each message once: the ones not settled stay leased until the pass
 ends, so the pull reaches past them instead of getting them back again.
+
+A redrive works a pull at a time: the batch's chosen messages are published together,
+every confirmation is awaited, and exactly the confirmed ones are acknowledged (one
+request); a failed one is nacked and reported. Messages waiting for their chunk (under
+`--rate`, or behind slow confirmations) have their lease renewed before it could run out.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -22,7 +27,7 @@ from typing import Any, Protocol
 
 from ops.audit import RunReport
 from shared.envelope import Envelope
-from shared.publisher import PublishError
+from shared.publisher import PublishError, RawMessage
 from shared.topology import EventType, Topology
 
 DEAD_LETTER_ATTR_PREFIX = "CloudPubSubDeadLetter"
@@ -32,13 +37,27 @@ REDRIVE_COUNT_ATTR = "redrive_count"
 REDRIVE_RUN_ATTR = "redrive_run"
 DEFAULT_MAX_REDRIVES = 3
 DEFAULT_MAX_SCAN = 10_000
-PULL_BATCH = 100
+PULL_BATCH = 100  # messages per pull
+PUBLISH_BATCH = 100  # messages a redrive publishes together (the publisher client's max_messages per batch)
+PACED_CHUNK_SECONDS = 0.1  # under --rate, publish this many seconds' worth at a time
+ACK_IDS_PER_REQUEST = 1000
+# The dead-letter ops subscriptions' ack deadline (terraform/pubsub.tf, ops/provision.py): a pulled message's lease.
+ASSUMED_ACK_DEADLINE = 60
+MAX_ACK_DEADLINE = 600  # Pub/Sub's maximum
+LEASE_SLACK_SECONDS = 10.0  # renew a lease while at least a publish timeout plus this is left
 
 
 class RawPublisher(Protocol):
-    """The port a redrive publishes through (shared.publisher.PubSubPublisher in production)."""
+    """The port a redrive publishes through (shared.publisher.PubSubPublisher in production).
 
-    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str]) -> str: ...
+    `publish_raw_batch` publishes every (topic, data, attributes) at once and waits for each
+    confirmation, all within `timeout_seconds`; it answers, in order, each message id or the
+    PublishError of that message, and raises for none of them.
+    """
+
+    timeout_seconds: float
+
+    def publish_raw_batch(self, messages: Sequence[RawMessage]) -> list[str | PublishError]: ...
 
 
 # -- reading -------------------------------------------------------------------
@@ -219,22 +238,32 @@ class Subscription:
         return [from_received(self.name, r) for r in response.received_messages]
 
     def ack(self, letters: list[DeadLetter]) -> None:
-        if letters:
-            self.subscriber.acknowledge(subscription=self.path, ack_ids=[m.ack_id for m in letters])
+        for start in range(0, len(letters), ACK_IDS_PER_REQUEST):
+            chunk = letters[start:start + ACK_IDS_PER_REQUEST]
+            self.subscriber.acknowledge(subscription=self.path, ack_ids=[m.ack_id for m in chunk])
 
     def nack(self, letters: list[DeadLetter]) -> None:
-        for start in range(0, len(letters), 1000):
-            chunk = letters[start:start + 1000]
+        self.lease(letters, 0)
+
+    def lease(self, letters: list[DeadLetter], seconds: int) -> None:
+        """Set the ack deadline of these messages to `seconds` from now (0 releases them)."""
+        for start in range(0, len(letters), ACK_IDS_PER_REQUEST):
+            chunk = letters[start:start + ACK_IDS_PER_REQUEST]
             self.subscriber.modify_ack_deadline(subscription=self.path, ack_ids=[m.ack_id for m in chunk],
-                                                ack_deadline_seconds=0)
+                                                ack_deadline_seconds=seconds)
 
 
 class Pass:
-    """One walk over a subscription: each message seen once; what is not settled is released at the end."""
+    """One walk over a subscription: each message seen once; what is not settled is released at the end.
+
+    `leased_until` is when the last pull's messages run out of lease (monotonic clock),
+    taking the subscription's ack deadline as ASSUMED_ACK_DEADLINE; `lease` renews it.
+    """
 
     def __init__(self, subscription: Subscription, max_messages: int = DEFAULT_MAX_SCAN) -> None:
         self.subscription = subscription
         self.max_messages = max_messages
+        self.leased_until = 0.0
         self._held: dict[str, DeadLetter] = {}
         self._seen: set[str] = set()
 
@@ -246,7 +275,9 @@ class Pass:
 
     def batches(self) -> Iterator[list[DeadLetter]]:
         while len(self._seen) < self.max_messages:
+            pulled_at = time.monotonic()
             pulled = self.subscription.pull(min(PULL_BATCH, self.max_messages - len(self._seen)))
+            self.leased_until = pulled_at + ASSUMED_ACK_DEADLINE
             fresh = [m for m in pulled if m.message_id not in self._seen]
             for letter in pulled:  # one that came back after its lease ran out is held again, not seen twice
                 self._held[letter.message_id] = letter
@@ -259,14 +290,23 @@ class Pass:
     def seen(self) -> int:
         return len(self._seen)
 
-    def settle(self, letter: DeadLetter) -> None:
-        """Acknowledge: the message leaves the subscription."""
-        self.subscription.ack([letter])
-        self._held.pop(letter.message_id, None)
+    def _take(self, letters: list[DeadLetter]) -> list[DeadLetter]:
+        """The held copies (the latest ack id, should a message have come back in this pass), no longer held."""
+        return [self._held.pop(letter.message_id, letter) for letter in letters]
 
-    def put_back(self, letter: DeadLetter) -> None:
-        """Nack now (a failed publish): it stays, and is not offered again in this pass."""
-        self.subscription.nack([self._held.pop(letter.message_id, letter)])
+    def settle(self, letters: list[DeadLetter]) -> None:
+        """Acknowledge (one request per 1000): the messages leave the subscription."""
+        self.subscription.ack(self._take(letters))
+
+    def put_back(self, letters: list[DeadLetter]) -> None:
+        """Nack now (a failed publish): they stay, and are not offered again in this pass."""
+        self.subscription.nack(self._take(letters))
+
+    def lease(self, letters: list[DeadLetter], seconds: int) -> None:
+        """Lease these held messages (the rest of a batch, not yet published) for `seconds` from now."""
+        renewed_at = time.monotonic()
+        self.subscription.lease([self._held.get(m.message_id, m) for m in letters], seconds)
+        self.leased_until = renewed_at + seconds
 
     def release(self) -> None:
         held, self._held = list(self._held.values()), {}
@@ -345,82 +385,148 @@ Progress = Callable[[RunReport], None]
 
 
 class _Pacer:
-    """At most `rate` publishes per second over the run."""
+    """At most `rate` publishes per second over the run; a chunk of n takes n slots."""
 
     def __init__(self, rate: float | None) -> None:
         self.interval = 1.0 / rate if rate else 0.0
         self.next_at = time.monotonic()
 
-    def wait(self) -> None:
+    def wait(self, count: int = 1) -> None:
         if self.interval:
             delay = self.next_at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            self.next_at = max(self.next_at, time.monotonic()) + self.interval
+            self.next_at = max(self.next_at, time.monotonic()) + count * self.interval
+
+
+def publish_chunk_size(rate: float | None) -> int:
+    """Messages published together: PUBLISH_BATCH, or with a rate PACED_CHUNK_SECONDS' worth (at least 1)."""
+    if not rate:
+        return PUBLISH_BATCH
+    return max(1, min(PUBLISH_BATCH, int(rate * PACED_CHUNK_SECONDS)))
+
+
+def lease_seconds(publish_timeout: float) -> tuple[float, int]:
+    """(renew when less than this is left, renew to this): a publish waits at most `publish_timeout`."""
+    margin = publish_timeout + LEASE_SLACK_SECONDS
+    return margin, int(min(MAX_ACK_DEADLINE, max(ASSUMED_ACK_DEADLINE, 2 * margin)))
+
+
+@dataclass
+class _Run:
+    """What one redrive call carries from batch to batch."""
+
+    publisher: RawPublisher
+    topology: Topology
+    options: RedriveOptions
+    report: RunReport
+    progress: Progress | None
+    pacer: _Pacer
+    chunk_size: int
+    renew_margin: float
+    renew_to: int
+
+    def step(self) -> None:
+        if self.progress is not None:
+            self.progress(self.report)
 
 
 def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawPublisher, topology: Topology,
             options: RedriveOptions, report: RunReport | None = None, progress: Progress | None = None) -> RunReport:
     """Move matching dead letters back to their original topics; ack each only once its publish is confirmed.
 
-    A failed publish is nacked at once (it stays) and reported; the run stops there
-    unless `stop_on_error` is off. A message already redriven `max_redrives` times is
-    left in place and reported. A dry run counts and releases everything.
+    Batched: each pull (up to PULL_BATCH) is filtered, its chosen messages published together
+    (PUBLISH_BATCH at a time, smaller chunks under `rate`), every confirmation awaited, and then
+    exactly the confirmed ones are acknowledged in one request. A message whose publish failed
+    is nacked (it stays) and reported; the run stops after that chunk unless `stop_on_error` is
+    off. A message already redriven `max_redrives` times is left in place and reported. A dry
+    run counts and releases everything. What is pulled and not settled (filtered out, not
+    reached) is released when the subscription's pass ends.
     """
     report = report if report is not None else RunReport()
-    pacer = _Pacer(options.rate)
+    margin, renew_to = lease_seconds(publisher.timeout_seconds)
+    run = _Run(publisher, topology, options, report, progress, _Pacer(options.rate),
+               publish_chunk_size(options.rate), margin, renew_to)
     now = datetime.now(UTC)
     for dlq_type, subscription in subscriptions:
         if _done(report, options):
             break
         with Pass(subscription, options.max_scan) as walk:
             for batch in walk.batches():
-                for letter in batch:
-                    if _done(report, options):
+                chosen = _choose(run, dlq_type, batch, now)
+                for start in range(0, len(chosen), run.chunk_size):
+                    _publish_chunk(run, walk, chosen[start:start + run.chunk_size], chosen[start:])
+                    if report.stopped_early:
                         break
-                    if not options.selection.matches(letter, now):
-                        continue
-                    report.matched += 1
-                    _redrive_one(walk, letter, original_topic(topology, dlq_type, letter), publisher, options,
-                                 report, pacer)
-                    if progress is not None:
-                        progress(report)
                 if _done(report, options):
                     break
     return report
 
 
-def _done(report: RunReport, options: RedriveOptions) -> bool:
-    attempted = report.would_move if options.dry_run else report.moved + report.failed
+def _done(report: RunReport, options: RedriveOptions, pending: int = 0) -> bool:
+    attempted = report.would_move if options.dry_run else report.moved + report.failed + pending
     return report.stopped_early or (options.limit is not None and attempted >= options.limit)
 
 
-def _redrive_one(walk: Pass, letter: DeadLetter, topic: str, publisher: RawPublisher, options: RedriveOptions,
-                 report: RunReport, pacer: _Pacer) -> None:
-    ids = {"event_id": letter.event_id, "correlation_id": letter.correlation_id}
-    if letter.redrive_count >= options.max_redrives:
-        report.skipped += 1
-        report.note("skipped", **ids, subscription=letter.subscription,
-                    reason=f"redriven {letter.redrive_count} times (max {options.max_redrives}); left in place")
-        return
-    if options.dry_run:
-        report.would_move += 1
-        report.note("would_move", **ids, subscription=letter.subscription, topic=topic)
-        return
-    pacer.wait()
-    try:
-        message_id = publisher.publish_raw(topic, letter.data, republish_attributes(letter, options.run_id))
-    except PublishError as exc:
-        walk.put_back(letter)
-        report.failed += 1
-        report.errors.append(f"{letter.event_id}: {exc}")
-        report.note("failed", **ids, subscription=letter.subscription, topic=topic, reason=str(exc))
-        report.stopped_early = options.stop_on_error
-        return
-    walk.settle(letter)
-    report.moved += 1
-    report.note("moved", **ids, subscription=letter.subscription, topic=topic, new_message_id=message_id,
-                redrive_count=letter.redrive_count + 1)
+def _choose(run: _Run, dlq_type: EventType, batch: list[DeadLetter], now: datetime) -> list[tuple[DeadLetter, str]]:
+    """The batch's messages to publish, with their topics; skipped ones and a dry run's are reported here."""
+    options, report = run.options, run.report
+    chosen: list[tuple[DeadLetter, str]] = []
+    for letter in batch:
+        if _done(report, options, len(chosen)):
+            break
+        if not options.selection.matches(letter, now):
+            continue
+        topic = original_topic(run.topology, dlq_type, letter)
+        ids = {"event_id": letter.event_id, "correlation_id": letter.correlation_id}
+        if letter.redrive_count >= options.max_redrives:
+            report.matched += 1
+            report.skipped += 1
+            report.note("skipped", **ids, subscription=letter.subscription,
+                        reason=f"redriven {letter.redrive_count} times (max {options.max_redrives}); left in place")
+            run.step()
+        elif options.dry_run:
+            report.matched += 1
+            report.would_move += 1
+            report.note("would_move", **ids, subscription=letter.subscription, topic=topic)
+            run.step()
+        else:
+            chosen.append((letter, topic))
+    return chosen
+
+
+def _publish_chunk(run: _Run, walk: Pass, chunk: list[tuple[DeadLetter, str]],
+                   unpublished: list[tuple[DeadLetter, str]]) -> None:
+    """Publish a chunk, wait for every confirmation, ack the confirmed ones, nack the failed ones.
+
+    Before publishing, the lease of the batch's unpublished messages is renewed if it could
+    run out while this chunk's confirmations are awaited (slow publishes, a low rate).
+    """
+    options, report = run.options, run.report
+    run.pacer.wait(len(chunk))
+    if walk.leased_until - time.monotonic() < run.renew_margin:
+        walk.lease([letter for letter, _ in unpublished], run.renew_to)
+    results = run.publisher.publish_raw_batch(
+        [(topic, letter.data, republish_attributes(letter, options.run_id)) for letter, topic in chunk])
+    if len(results) != len(chunk):  # a broken port: settle nothing, the messages stay
+        raise RuntimeError(f"publisher answered {len(results)} results for {len(chunk)} messages")
+    walk.settle([letter for (letter, _), result in zip(chunk, results, strict=True)
+                 if not isinstance(result, PublishError)])
+    walk.put_back([letter for (letter, _), result in zip(chunk, results, strict=True)
+                   if isinstance(result, PublishError)])
+    for (letter, topic), result in zip(chunk, results, strict=True):
+        ids = {"event_id": letter.event_id, "correlation_id": letter.correlation_id}
+        report.matched += 1
+        if isinstance(result, PublishError):
+            report.failed += 1
+            report.errors.append(f"{letter.event_id}: {result}")
+            report.note("failed", **ids, subscription=letter.subscription, topic=topic, reason=str(result))
+            report.stopped_early = report.stopped_early or options.stop_on_error
+        else:
+            report.moved += 1
+            report.note("moved", **ids, subscription=letter.subscription, topic=topic, new_message_id=result,
+                        redrive_count=letter.redrive_count + 1)
+        run.step()
 
 
 def purge(subscriptions: list[tuple[EventType, Subscription]], selection: Filter, limit: int | None = None,
@@ -438,7 +544,7 @@ def purge(subscriptions: list[tuple[EventType, Subscription]], selection: Filter
                         return report
                     if selection.matches(letter, now):
                         report.matched += 1
-                        walk.settle(letter)
+                        walk.settle([letter])
                         report.moved += 1
                         report.note("purged", letter.event_id, letter.correlation_id, subscription=subscription.name,
                                     body=letter.data.decode("utf-8", "replace")[:2000])

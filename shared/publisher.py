@@ -7,8 +7,9 @@ it) and honours PUBSUB_EMULATOR_HOST, so the same code runs against the emulator
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envelope import Envelope
 from shared.log import get_logger
@@ -22,6 +23,9 @@ log = get_logger(__name__)
 
 class PublishError(RuntimeError):
     """Pub/Sub did not confirm a publish; the caller answers 503 so the platform retries."""
+
+
+RawMessage = tuple[str, bytes, dict[str, str]]  # (topic name, data, attributes)
 
 
 class EnvelopePublisher(Protocol):
@@ -70,6 +74,33 @@ class PubSubPublisher:
             return str(future.result(timeout=self.timeout_seconds))
         except Exception as exc:
             raise PublishError(f"publish to {topic} not confirmed: {type(exc).__name__}: {exc}") from exc
+
+    def publish_raw_batch(self, messages: Sequence[RawMessage]) -> list[str | PublishError]:
+        """Publish every message at once, then wait for each confirmation; per message, its id or its error.
+
+        The client batches what is published together (up to max_messages per request), so
+        the confirmations come back in a few round trips. The waits share one deadline,
+        `timeout_seconds` after the last publish call: a batch takes at most that long. Never
+        raises for a message: a failed or unconfirmed one is its PublishError in the answer.
+        """
+        futures: list[Any] = []
+        for topic, data, attributes in messages:
+            try:
+                futures.append(self.client.publish(f"projects/{self.project_id}/topics/{topic}", data, **attributes))
+            except Exception as exc:
+                futures.append(exc)
+        deadline = time.monotonic() + self.timeout_seconds
+        results: list[str | PublishError] = []
+        for (topic, _, _), future in zip(messages, futures, strict=True):
+            error = future if isinstance(future, Exception) else None
+            if error is None:
+                try:
+                    results.append(str(future.result(timeout=max(0.0, deadline - time.monotonic()))))
+                    continue
+                except Exception as exc:
+                    error = exc
+            results.append(PublishError(f"publish to {topic} not confirmed: {type(error).__name__}: {error}"))
+        return results
 
     def check_topics(self, event_types: Iterable[str]) -> dict[str, str]:
         """'ok' or the error, per event type's topic (the detailed health check)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from ops.context import ConfigError, resolve_target
 from ops.deadletters import DeadLetter, Filter, Pass, RedriveOptions, Subscription
 from shared.envelope import build_envelope
 from shared.payloads import StageChanged
-from shared.publisher import PublishError
+from shared.publisher import PublishError, RawMessage
 from shared.topology import load_topology
 
 
@@ -128,6 +129,8 @@ class FakeDeadLetterSubscription:
         self.leased_until: dict[str, float] = {}
         self.acked: list[str] = []
         self.nacked: list[str] = []
+        self.extended: list[str] = []
+        self.requests: list[tuple[str, int]] = []  # (method, ack ids) per acknowledge / modify_ack_deadline call
         self.lease = 60.0
 
     def pull(self, request: dict[str, Any], timeout: float) -> Any:
@@ -141,28 +144,47 @@ class FakeDeadLetterSubscription:
             for m in batch])
 
     def acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
+        self.requests.append(("acknowledge", len(ack_ids)))
         for ack_id in ack_ids:
             self.messages.pop(ack_id.split(":", 1)[1], None)
+            self.leased_until.pop(ack_id.split(":", 1)[1], None)
             self.acked.append(ack_id)
 
     def modify_ack_deadline(self, subscription: str, ack_ids: list[str], ack_deadline_seconds: int) -> None:
+        self.requests.append(("modify_ack_deadline", len(ack_ids)))
         for ack_id in ack_ids:
-            self.leased_until.pop(ack_id.split(":", 1)[1], None)
-            self.nacked.append(ack_id)
+            message_id = ack_id.split(":", 1)[1]
+            if ack_deadline_seconds == 0:
+                self.leased_until.pop(message_id, None)
+                self.nacked.append(ack_id)
+            elif message_id in self.messages:
+                self.leased_until[message_id] = time.monotonic() + ack_deadline_seconds
+                self.extended.append(ack_id)
 
 
 class Recorder:
-    """Confirms publishes until `fail_after`, then refuses them."""
+    """The publisher port: confirms publishes until `fail_after`, then refuses them; or refuses the
+    messages whose correlation id is in `fail_cids`. Records each batch it was handed."""
 
-    def __init__(self, fail_after: int | None = None) -> None:
+    def __init__(self, fail_after: int | None = None, fail_cids: tuple[str, ...] = (),
+                 timeout_seconds: float = 10.0) -> None:
         self.sent: list[tuple[str, dict[str, str]]] = []
+        self.batches: list[int] = []
         self.fail_after = fail_after
+        self.fail_cids = fail_cids
+        self.timeout_seconds = timeout_seconds
 
-    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        if self.fail_after is not None and len(self.sent) >= self.fail_after:
-            raise PublishError("publish to x not confirmed: DeadlineExceeded")
-        self.sent.append((topic, attributes))
-        return str(len(self.sent))
+    def publish_raw_batch(self, messages: Sequence[RawMessage]) -> list[str | PublishError]:
+        self.batches.append(len(messages))
+        results: list[str | PublishError] = []
+        for topic, _, attributes in messages:
+            if (self.fail_after is not None and len(self.sent) >= self.fail_after) \
+                    or attributes.get("correlation_id") in self.fail_cids:
+                results.append(PublishError(f"publish to {topic} not confirmed: DeadlineExceeded"))
+                continue
+            self.sent.append((topic, attributes))
+            results.append(str(len(self.sent)))
+        return results
 
 
 def _redrive(letters: list[DeadLetter], publisher: Recorder, **options: Any) -> tuple[Any, FakeDeadLetterSubscription]:
@@ -177,13 +199,79 @@ def _redrive(letters: list[DeadLetter], publisher: Recorder, **options: Any) -> 
 def test_redrive_acks_only_confirmed_publishes_and_puts_back_the_rest() -> None:
     letters = [_letter(f"c{i}", n=i) for i in range(5)]
     report, fake = _redrive(letters, Recorder(fail_after=2))
-    assert (report.moved, report.failed, report.stopped_early) == (2, 1, True)
-    assert sorted(fake.messages) == ["m-2", "m-3", "m-4"]  # the failed one and the untried ones stay
+    # One batch, published together: the first two confirmed and acked, the other three failed and stay.
+    assert (report.moved, report.failed, report.stopped_early, report.status) == (2, 3, True, "partial")
+    assert sorted(fake.messages) == ["m-2", "m-3", "m-4"]
+    assert sorted(fake.acked) == ["ack:m-0", "ack:m-1"]
     assert not any(mid in fake.leased_until for mid in fake.messages)  # and all were released
 
     report, fake = _redrive(letters, Recorder(fail_after=2), stop_on_error=False)
     assert (report.moved, report.failed, report.stopped_early) == (2, 3, False)
     assert sorted(fake.messages) == ["m-2", "m-3", "m-4"]
+
+
+def test_a_failed_publish_in_a_batch_leaves_that_message_unacked_and_reported() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(5)]
+    publisher = Recorder(fail_cids=("c2",))
+    report, fake = _redrive(letters, publisher)
+    assert publisher.batches == [5]  # published together
+    assert (report.matched, report.moved, report.failed, report.status) == (5, 4, 1, "partial")
+    assert "ack:m-2" not in fake.acked and sorted(fake.messages) == ["m-2"]
+    assert "ack:m-2" in fake.nacked and "m-2" not in fake.leased_until  # put back at once, free for the next run
+    assert ("acknowledge", 4) in fake.requests  # the confirmed ones in one request
+    [failed] = [i for i in report.items if i["outcome"] == "failed"]
+    assert failed["correlation_id"] == "c2" and failed["event_id"] == letters[2].event_id
+    assert "not confirmed" in failed["reason"] and report.errors == [f"{letters[2].event_id}: {failed['reason']}"]
+    assert [i["outcome"] for i in report.items].count("moved") == 4
+
+
+def test_stop_on_error_stops_after_the_chunk_with_the_failure() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(6)]
+    publisher = Recorder(fail_cids=("c1",))
+    report, fake = _redrive(letters, publisher, rate=20)  # 20/s: chunks of 2 (0.1 s each)
+    assert publisher.batches == [2]
+    assert (report.matched, report.moved, report.failed, report.stopped_early) == (2, 1, 1, True)
+    assert sorted(fake.messages) == ["m-1", "m-2", "m-3", "m-4", "m-5"]  # the failed and the untried stay
+    assert not fake.leased_until  # every one released
+    report, fake = _redrive(letters, Recorder(fail_cids=("c1",)), rate=20, stop_on_error=False)
+    assert (report.moved, report.failed, sorted(fake.messages)) == (5, 1, ["m-1"])
+
+
+def test_redrive_batches_pulls_publishes_and_acks() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(250)]
+    publisher = Recorder()
+    report, fake = _redrive(letters, publisher)
+    assert (report.moved, report.failed, len(fake.messages)) == (250, 0, 0)
+    assert publisher.batches == [100, 100, 50]
+    assert [r for r in fake.requests if r[0] == "acknowledge"] == [("acknowledge", 100), ("acknowledge", 100),
+                                                                  ("acknowledge", 50)]
+    assert not fake.extended  # published at once: no lease to renew
+    report, fake = _redrive(letters, Recorder(), limit=120)  # a limit cuts the second batch
+    assert (report.matched, report.moved, len(fake.messages)) == (120, 120, 130)
+    assert not fake.leased_until
+
+
+def test_a_rate_paces_chunks() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(6)]
+    publisher = Recorder()
+    started = time.monotonic()
+    report, _ = _redrive(letters, publisher, rate=40)  # chunks of 4: one now, the next 0.1 s later
+    elapsed = time.monotonic() - started
+    assert report.moved == 6 and publisher.batches == [4, 2]
+    assert 0.09 <= elapsed < 2
+    assert deadletters.publish_chunk_size(None) == deadletters.PUBLISH_BATCH
+    assert deadletters.publish_chunk_size(0.5) == 1 and deadletters.publish_chunk_size(5000) == 100
+
+
+def test_messages_waiting_for_their_chunk_keep_their_lease() -> None:
+    # A publish may wait 55 s: the pull's 60 s lease could run out, so the waiting ones are renewed first.
+    letters = [_letter(f"c{i}", n=i) for i in range(3)]
+    report, fake = _redrive(letters, Recorder(timeout_seconds=55))
+    assert report.moved == 3
+    assert sorted(fake.extended) == ["ack:m-0", "ack:m-1", "ack:m-2"]
+    assert deadletters.lease_seconds(55) == (65, 130)
+    assert deadletters.lease_seconds(10) == (20, 60)
+    assert deadletters.lease_seconds(1000)[1] == deadletters.MAX_ACK_DEADLINE
 
 
 def test_redrive_limit_dry_run_filter_and_max_redrives() -> None:
@@ -192,14 +280,27 @@ def test_redrive_limit_dry_run_filter_and_max_redrives() -> None:
     assert report.moved == 3 and len(fake.messages) == 1
     report, fake = _redrive(letters, Recorder(), dry_run=True)
     assert (report.would_move, report.moved, len(fake.messages), fake.acked) == (4, 0, 4, [])
+    report, fake = _redrive(letters, Recorder(), dry_run=True, limit=2)
+    assert (report.matched, report.would_move, fake.acked) == (2, 2, [])
     report, fake = _redrive(letters, Recorder(), selection=Filter(correlation_ids=("c1", "c3")))
     assert report.moved == 2 and sorted(fake.messages) == ["m-0", "m-2"]
+    assert sorted(fake.nacked) == ["ack:m-0", "ack:m-2"] and not fake.leased_until  # filtered out: released
     looping = _letter("loop", attributes={**_envelope("loop").attributes(), "redrive_count": "3"}, n=9)
     publisher = Recorder()
     report, fake = _redrive([looping, *letters[:1]], publisher, max_redrives=3)
     assert (report.moved, report.skipped) == (1, 1) and "m-9" in fake.messages
     assert report.status == "ok" and "max 3" in report.items[0]["reason"]
     assert publisher.sent[0] == ("stage-changed", {**publisher.sent[0][1], "redrive_count": "1"})
+
+
+def test_the_report_says_how_many_failed_and_where_it_stopped(capsys: pytest.CaptureFixture[str]) -> None:
+    from ops.commands_dlq import _print_report
+
+    report, _ = _redrive([_letter(f"c{i}", n=i) for i in range(3)], Recorder(fail_cids=("c1",)))
+    _print_report(report, 7, False, "moved")
+    out = capsys.readouterr().out
+    assert "audit run 7: matched 3, moved 2, skipped 0, failed 1 (partial)" in out
+    assert "c1" in out and "stopped after the batch with the first failed publish" in out
 
 
 def test_a_pass_sees_each_message_once_even_when_its_lease_runs_out() -> None:
