@@ -37,9 +37,9 @@ soak: $(STAMP) ## 10,000 mixed webhooks through a local stack, DB checks; then t
 	$(PY) -m bench.soak
 	CT_DRILL_SCALE=full CT_DRILL_DRAIN_SECONDS=600 $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_faults.py
 
-lint: $(STAMP) ## ruff and mypy on functions/, shared/ and ops/
+lint: $(STAMP) ## ruff on all Python; mypy --strict on functions/, shared/, ops/, bench/ and main.py
 	$(VENV)/bin/ruff check functions shared ops main.py tests bench
-	$(VENV)/bin/mypy functions shared ops main.py
+	$(VENV)/bin/mypy functions shared ops main.py bench
 
 fmt: $(STAMP) ## Apply ruff's fixes
 	$(VENV)/bin/ruff check --fix functions shared ops main.py tests bench

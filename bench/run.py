@@ -12,6 +12,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import cold_start, edge, end_to_end, machine, redrive, report, stacks, tenants, writers
@@ -58,9 +59,9 @@ def _edge_and_redrive(rows: list[Row], workdir: Path, log: object, requests: int
                             f"{figure.ok}/{figure.sent} accepted, 8 connections"))
         moves = redrive.measure(stack)
         raw = moves[0]
-        for figure in moves:
-            rows.append(Row("redrive", figure.name, f"{figure.per_second:.0f} msg/s", f"{raw.per_second:.0f} msg/s",
-                            ratio(figure.per_second, raw.per_second), f"n={figure.moved}"))
+        for move in moves:
+            rows.append(Row("redrive", move.name, f"{move.per_second:.0f} msg/s", f"{raw.per_second:.0f} msg/s",
+                            ratio(move.per_second, raw.per_second), f"n={move.moved}"))
 
 
 def _end_to_end(rows: list[Row], workdir: Path, log: object, count: int) -> None:
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writer-envelopes", type=int, default=300)
     parser.add_argument("--e2e-requests", type=int, default=200)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--only", action="append", choices=["cold", "writers", "edge", "e2e"],
+                        help="run only this step (repeatable; edge includes redrive); implies --no-write")
     args = parser.parse_args(argv)
 
     about = machine.describe()
@@ -91,17 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
         workdir = Path(tmp)
         with (workdir / "services.log").open("w", encoding="utf-8") as log:
-            steps = [("cold start", lambda: _cold(rows, args.cold_runs)),
-                     ("writers", lambda: _writers(rows, workdir, args.writer_envelopes)),
-                     ("edge and redrive", lambda: _edge_and_redrive(rows, workdir, log, args.edge_requests)),
-                     ("end to end", lambda: _end_to_end(rows, workdir, log, args.e2e_requests))]
-            for name, step in steps:
+            steps: dict[str, Callable[[], None]] = {
+                "cold": lambda: _cold(rows, args.cold_runs),
+                "writers": lambda: _writers(rows, workdir, args.writer_envelopes),
+                "edge": lambda: _edge_and_redrive(rows, workdir, log, args.edge_requests),
+                "e2e": lambda: _end_to_end(rows, workdir, log, args.e2e_requests)}
+            for name, step in steps.items():
+                if args.only and name not in args.only:
+                    continue
                 print(f"[bench] {name}...", file=sys.stderr, flush=True)
                 step()
     about["bench duration"] = f"{time.monotonic() - started:.0f} s"
     table = report.render(rows)
     print("\n" + "\n".join(f"{k}: {v}" for k, v in about.items()) + "\n\n" + table)
-    if not args.no_write:
+    if not args.no_write and not args.only:
         report.write(rows, about, report.NOTES)
         print(f"written to {report.DOC}")
     return 0
