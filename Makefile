@@ -33,9 +33,9 @@ test-integration: $(STAMP) ## Integration and end-to-end tests (emulator + real 
 bench: $(STAMP) ## Every measurement against its floor (same run); table printed and in docs/benchmarks.md
 	$(PY) -m bench.run
 
-soak: $(STAMP) ## 10,000 mixed webhooks through a local stack, DB checks; then the fault drills in full (60 s outage)
-	$(PY) -m bench.soak
-	CT_DRILL_SCALE=full CT_DRILL_DRAIN_SECONDS=600 $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_faults.py
+soak: $(STAMP) ## 10,000 mixed webhooks (every source) + DB checks, then the fault drills in full; docs/soak.md
+	$(PY) -m bench.soak --write
+	$(PY) -m bench.drills
 
 lint: $(STAMP) ## ruff on all Python; mypy --strict on functions/, shared/, ops/, bench/ and main.py
 	$(VENV)/bin/ruff check functions shared ops main.py tests bench

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import load, stacks, tenants
+from bench import load, soak_doc, stacks, tenants
 from bench.graph_stand_in import GraphStandIn
 from bench.sources import SOURCES, Planned, plan, requests_for
 from ops.stack import Stack
@@ -85,7 +85,8 @@ def graph_stand_in(planned: list[Planned]) -> Iterator[GraphStandIn]:
         graph.close()
 
 
-def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: float, drain_seconds: float) -> int:
+def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: float, drain_seconds: float,
+        write: bool = False) -> int:
     planned = plan(total, duplicate_fraction)
     with tempfile.TemporaryDirectory(prefix="ct-soak-") as tmp, \
             (Path(tmp) / "stack.log").open("w", encoding="utf-8") as log, \
@@ -110,12 +111,17 @@ def run(total: int, concurrency: int, duplicate_fraction: float, max_seconds: fl
     for name, expected, found, ok in checks:
         print(f"{name:<{width}}  {expected!s:>9}  {found!s:>9}  {'ok' if ok else 'FAILED'}")
     errors = [a.error for a in result.answers if a.error][:3]
-    print(f"\nanswers by status: {dict(sorted(result.statuses().items()))}"
-          + (f"; first errors: {errors}" if errors else ""))
-    print(f"sources: {', '.join(s.name for s in SOURCES)}; tenants: {', '.join(tenants.TENANTS)}; "
-          f"{result.rps:.0f} webhooks/s accepted at {concurrency} connections")
     failed = [name for name, _, _, ok in checks if not ok]
-    print("soak: " + ("all checks passed" if not failed else f"FAILED: {', '.join(failed)}"))
+    summary = [f"{len(planned)} webhooks ({sum(p.duplicate for p in planned)} exact resends) over {concurrency} "
+               f"connections, sent in {result.elapsed:.1f} s: {result.rps:.0f} webhooks/s accepted",
+               f"answers by status: {dict(sorted(result.statuses().items()))}"
+               + (f"; first errors: {errors}" if errors else ""),
+               f"sources: {', '.join(s.name for s in SOURCES)}",
+               f"tenants: {', '.join(tenants.TENANTS)}",
+               "soak: " + ("all checks passed" if not failed else f"FAILED: {', '.join(failed)}")]
+    print("\n" + "\n".join(summary))
+    if write:
+        soak_doc.start(checks, summary)
     return 1 if failed else 0
 
 
@@ -201,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicates", type=float, default=0.10)
     parser.add_argument("--max-seconds", type=float, default=600)
     parser.add_argument("--drain-seconds", type=float, default=600)
+    parser.add_argument("--write", action="store_true", help="also write docs/soak.md (what `make soak` does)")
     args = parser.parse_args(argv)
-    return run(args.webhooks, args.concurrency, args.duplicates, args.max_seconds, args.drain_seconds)
+    return run(args.webhooks, args.concurrency, args.duplicates, args.max_seconds, args.drain_seconds, args.write)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,14 @@ def _requests(stack: RunningStack, webhooks: list[Webhook]) -> list[load.Request
             for w in webhooks]
 
 
+def _report(drill: str, **facts: object) -> None:
+    """With CT_DRILL_REPORT set (`make soak`), append what a passed drill measured, for docs/soak.md."""
+    path = os.environ.get("CT_DRILL_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"drill": drill, "scale": "full" if FULL else "short", **facts}) + "\n")
+
+
 def _send_all(stack: RunningStack, webhooks: list[Webhook], seconds: float | None = None) -> load.LoadResult:
     pace = len(webhooks) / seconds if seconds else None
     return load.run(_requests(stack, webhooks), concurrency=4, max_seconds=(seconds or 0) + 60,
@@ -141,6 +149,10 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
                                          "duplicates": redelivered, "leads": total, "conversations": total,
                                          "messages": total}
         assert _dead_letters(stack.project, "message-received-dlq-ops") == []
+        _report("Postgres stopped under load", outage_s=OUTAGE_SECONDS,
+                answers={phase: str(r.statuses()) for phase, r in
+                         (("before", before), ("during", during), ("after", after))},
+                counts=counts, redeliveries=redelivered, dead_letters=0)
     finally:
         db.close()
         stop_stack(stack)
@@ -180,6 +192,8 @@ def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack
                       "leads": total, "conversations": 0, "messages": 0}
     assert query(clean_db, "SELECT count(*) AS n FROM events WHERE status NOT IN ('processed', 'duplicate')"
                  ) == [{"n": 0}]
+    _report("writer killed mid-stream", sent=total, processed_when_killed=at_kill, counts=counts,
+            redeliveries=redelivered)
 
 
 # -- (3) the emulator unreachable at the edge ------------------------------------------------
@@ -211,6 +225,8 @@ def test_edge_without_pubsub_answers_503_and_leaves_nothing_behind(stack: Runnin
     time.sleep(2)
     assert _counts(clean_db) == counts == {"events": 3, "processed": 3, "duplicates": 0, "leads": 3,
                                            "conversations": 3, "messages": 3}
+    _report("Pub/Sub unreachable at the edge", refused=str(refused.statuses()), health=health.status,
+            retried=str(retried.statuses()), counts=counts)
 
 
 # -- (4) a poison message --------------------------------------------------------------------
@@ -263,5 +279,8 @@ def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: Running
                                   timeout=10).received_messages
         subscriber.acknowledge(subscription=path, ack_ids=[m.ack_id for m in settled
                                                            if m.message.attributes.get("drill") == marker])
+        attempts = int(letters[0].message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"])
+        _report("poison message", dead_lettered_after_attempts=attempts, dead_letters=len(letters),
+                redriven=report.moved, dead_lettered_again_with_redrive_count_1=len(again), events_rows=0)
     finally:
         subscriber.close()

@@ -143,3 +143,15 @@ def test_the_graph_lead_of_a_lead_ads_webhook_is_the_one_it_names() -> None:
         lead_id, data = source.graph_lead(serial)
         assert json.dumps(body).count(f'"leadgen_id": "{lead_id}"') == 1 and data["id"] == lead_id
     assert len(bench_tenants.page_tokens()) == len(bench_tenants.TENANTS)
+
+
+def test_the_soak_doc_holds_the_checks_and_then_the_drills(tmp_path: Path) -> None:
+    from bench import soak_doc
+
+    doc = tmp_path / "soak.md"
+    soak_doc.start([("webhooks answered 202", 10, 10, True), ("  leads rows", 9, 8, False)], ["soak: FAILED"], doc)
+    soak_doc.append("## Fault drills (full form)\n\n| drill | measured |\n", doc)
+    text = doc.read_text(encoding="utf-8")
+    assert "| webhooks answered 202 | 10 | 10 | ok |" in text
+    assert "| leads rows | 9 | 8 | **FAILED** |" in text
+    assert text.index("## Soak") < text.index("## Fault drills") and "* nproc:" in text
