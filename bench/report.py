@@ -30,7 +30,8 @@ HOW_TO_READ = """\
   *stmts* is statements per envelope (BEGIN and COMMIT included), *rtt* is wire round trips
   per envelope (each one a wait on the server) — the figure that decides the speed over a
   network to Cloud SQL.
-* **soak and drills** are not in this table: `make soak` prints its own table of counts.
+* **soak and drills** are not in this table: `make soak` prints its own tables of counts and
+  writes them to [soak.md](soak.md).
 * **end to end**: webhook sent -> its `events` row committed, paced below saturation on the
   whole local stack (polling granularity 10 ms); compared with the 202 latency of the same
   requests.
@@ -40,35 +41,37 @@ HOW_TO_READ = """\
 
 
 NOTES = (
-    "Changed because of these numbers: `ops.deadletters.redrive` (`ctower dlq redrive`) republished one "
-    "message at a time and waited for each confirmation (~10 ms each: the publisher's 5 ms batch window plus "
-    "the round trip). Now it works a pull at a time: up to 100 messages published together, every "
-    "confirmation awaited (one shared deadline), then exactly the confirmed ones acked in one request; a "
-    "failed publish is nacked and reported, so a message is still acked only once its copy is confirmed. "
-    "Before: 55-76 msg/s, 0.02-0.03 of raw publish; after: 1,600-3,000 msg/s, 0.49-0.78, level with the "
-    "bare batched loop row in the same runs (7 runs of bench.redrive alone, shared 2-core machine).",
-    "Changed because of these numbers: shared/db.py prepares each parameterised statement once per "
-    "connection and commits with a simple query. pg8000 ran every parameterised statement unnamed "
-    "(parse, describe, bind/execute: 3 round trips) and COMMIT the same way. Before: lead_created 22 rtt, "
-    "message_received 25, proposal_sent/won 28, floor 7; after: 8, 9, 10, 3. Same run, same machine: "
-    "lead_created 224 -> 260 env/s, stage_changed 209 -> 318, obra_created 179 -> 397, duplicate delivery "
-    "475 -> 800 (unix socket, where a round trip is ~30 us; over TCP to Cloud SQL each saved trip is ~0.3-1 ms).",
-    "Changed because of a drill: `PubSubPublisher.check_topics` called get_topic with the client's default "
-    "retry, which keeps retrying UNAVAILABLE for 60 s per topic; with Pub/Sub unreachable `health?detail=true` "
-    "hung for minutes instead of answering 503. Now retry=None, bounded by PUBLISH_TIMEOUT_SECONDS "
-    "(before: >120 s for 2 topics against a closed port; after: 0.5 s).",
-    "Cold start, profiled with `python -X importtime` (bench.cold_start.import_profile): every target loads "
-    "main.py, which imports functions.assistant and with it shared.assistant.service (~250 ms of the writers' "
-    "~640 ms). Importing the assistant's service inside its handler (functions/assistant.py, another "
-    "engineer's file) would take that off every other target; writers would land near 1.6x their floor.",
-    "Edge, profiled with pyinstrument (in-process, 350 sequential WhatsApp webhooks): ~70% of the wall time is "
-    "waiting for Pub/Sub's confirmation, which the floor waits for too; the gap to the floor is CPU: "
-    "routing and the Evolution adapter ~1.1 ms (phonenumbers parsing twice: adapter and payload model), the "
-    "JSON log line ~0.4 ms, `configure_logging` on every request ~0.2 ms (setLevel clears logging's cache). "
+    "These notes are the history of what the numbers changed, newest first, not this run's figures; "
+    "this run's figures are the table above.",
+    "Second session, redrive: `ctower dlq redrive` republished one message at a time and waited for each "
+    "confirmation (~10 ms each: the publisher's 5 ms batch window plus the round trip). Now it works a pull "
+    "at a time: up to 100 messages published together, every confirmation awaited (one shared deadline), then "
+    "exactly the confirmed ones acked in one request; a failed publish is nacked and reported, so a message is "
+    "still acked only once its copy is confirmed. Before: 55-76 msg/s, 0.02-0.03 of raw publish; after: "
+    "1,600-3,000 msg/s, 0.49-0.78, level with the bare batched loop (7 runs of bench.redrive alone).",
+    "Second session, cold start: every target loaded main.py, which imported every function module (the "
+    "assistant's OpenAI client, the edge's source parsers) into every target: writers were 2.6-3.4x their "
+    "floor. main.py now resolves a target through a module __getattr__ and shared.writers imports an event "
+    "type's writer on first use. What is left over the writers' floor is the envelope contract itself: "
+    "pydantic, the payload models, phonenumbers and email-validator (~180 ms, `python -X importtime`).",
+    "Second session, writers: pyinstrument showed pg8000's convert_paramstyle (a char-by-char scan of the SQL) "
+    "taking ~30% of a writer's time, on every execute of an already prepared statement; the rewritten SQL now "
+    "lives with the prepared statement (consecutive runs: lead_created 445 -> 516 env/s, message_received "
+    "295 -> 426, stage_changed 439 -> 569). The ledger inserts a first delivery as processed with ON CONFLICT "
+    "DO NOTHING instead of SELECT FOR UPDATE + INSERT 'processing' + UPDATE: lead_created 8 -> 6 round trips, "
+    "message_received 9 -> 7; a duplicate delivery costs 5 instead of 4 (the conflicting insert comes first).",
+    "Second session, edge CPU: `configure_logging` ran setLevel on every request (it clears every logger's level "
+    "cache) and is now a no-op once set up; normalize_phone (~40 us a parse, called by the source adapter and "
+    "again by the payload model) is cached. Most of the edge's wall time is waiting for Pub/Sub's "
+    "confirmation, which the floor waits for too.",
+    "First session, writers: shared/db.py prepares each parameterised statement once per connection and commits "
+    "with a simple query. pg8000 ran every parameterised statement unnamed (parse, describe, bind/execute: 3 "
+    "round trips) and COMMIT the same way: lead_created 22 -> 8 rtt, message_received 25 -> 9 (unix socket, "
+    "~30 us a round trip; over TCP to Cloud SQL each saved trip is ~0.3-1 ms).",
+    "First session, a drill: `PubSubPublisher.check_topics` used the client's default retry, which retries "
+    "UNAVAILABLE for 60 s per topic, so with Pub/Sub unreachable `health?detail=true` hung for minutes instead "
+    "of answering 503. Now retry=None, bounded by PUBLISH_TIMEOUT_SECONDS (>120 s -> 0.5 s for 2 topics).",
     "Publisher batch max_latency 5 ms vs 1 ms made no measurable difference at 8 connections; left at 5 ms.",
-    "Not changed (the ledger is another engineer's file): `ledger.process` inserts the event as 'processing' "
-    "then updates it to 'processed' inside the same transaction, and looks it up before inserting; inserting "
-    "it as 'processed' with ON CONFLICT first would save 2 of the ~8 round trips per envelope.",
 )
 
 
@@ -97,5 +100,5 @@ def write(rows: Sequence[Row], machine: dict[str, str], notes: Sequence[str], pa
         "# Benchmarks\n\n"
         "Written by `make bench` (`python -m bench.run`); the table below is the last run's real output.\n\n"
         f"## Machine\n\n{machine_lines}\n\n## Results\n\n{render(rows)}\n"
-        f"{HOW_TO_READ}\n## Notes from this run\n\n{extra}\n",
+        f"{HOW_TO_READ}\n## What the numbers changed\n\n{extra}\n",
         encoding="utf-8")
