@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from shared.config import Settings, get_settings, load_settings
+from shared.instance import PerInstance
 
 
 class Cursor(Protocol):
@@ -203,15 +204,9 @@ def rows_as_dicts(cursor: Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-_database: Database | None = None
-_database_lock = threading.Lock()
+_database: PerInstance[Database] = PerInstance(lambda: Database(get_settings()))
 
 
 def get_database() -> Database:
     """The instance's pool, made on first use."""
-    global _database
-    if _database is None:
-        with _database_lock:
-            if _database is None:
-                _database = Database(get_settings())
-    return _database
+    return _database.get()

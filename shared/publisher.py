@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envelope import Envelope
+from shared.instance import PerInstance
 from shared.log import get_logger
 from shared.topology import Topology, load_topology
 
@@ -116,15 +117,16 @@ class PubSubPublisher:
         return results
 
 
-_publisher: PubSubPublisher | None = None
+def _instance_publisher() -> PubSubPublisher:
+    from shared.config import get_settings
+
+    settings = get_settings()
+    return PubSubPublisher(settings.project_id, settings.publish_timeout_seconds)
+
+
+_publisher: PerInstance[PubSubPublisher] = PerInstance(_instance_publisher)
 
 
 def get_publisher() -> PubSubPublisher:
     """The instance's publisher, made on first use."""
-    global _publisher
-    if _publisher is None:
-        from shared.config import get_settings
-
-        settings = get_settings()
-        _publisher = PubSubPublisher(settings.project_id, settings.publish_timeout_seconds)
-    return _publisher
+    return _publisher.get()

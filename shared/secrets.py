@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from shared.instance import PerInstance
+
 MIN_REFRESH_SECONDS = 30.0
 DEFAULT_TTL_SECONDS = 300.0
 SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{2,254}$")
@@ -95,21 +97,14 @@ class SecretStore:
                                     f"{type(exc).__name__}") from exc
 
 
-_store: SecretStore | None = None
-_store_lock = threading.Lock()
+_store: PerInstance[SecretStore] = PerInstance(SecretStore)
 
 
 def get_store() -> SecretStore:
     """The instance's secret store, made on first use."""
-    global _store
-    if _store is None:
-        with _store_lock:
-            if _store is None:
-                _store = SecretStore()
-    return _store
+    return _store.get()
 
 
 def reset_store(store: SecretStore | None = None) -> None:
     """Replace the instance's store (tests, or after changing SECRETS_BACKEND)."""
-    global _store
-    _store = store
+    _store.reset(store)

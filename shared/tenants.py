@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.instance import PerInstance
 from shared.log import get_logger
 from shared.secrets import SecretStore, SecretUnavailable, get_store
 
@@ -160,10 +161,6 @@ class TenantDirectory:
             self._config = parse_config(store.get(self.secret_name, refresh=True))
 
 
-_directory: TenantDirectory | None = None
-_directory_lock = threading.Lock()
-
-
 def directory_from_env() -> TenantDirectory:
     file = os.environ.get("TENANTS_FILE")
     return TenantDirectory(file=Path(file) if file else None,
@@ -171,17 +168,14 @@ def directory_from_env() -> TenantDirectory:
                            ttl_seconds=float(os.environ.get("TENANTS_TTL_SECONDS") or DEFAULT_TTL_SECONDS))
 
 
+_directory: PerInstance[TenantDirectory] = PerInstance(directory_from_env)
+
+
 def get_directory() -> TenantDirectory:
     """The instance's tenant directory, made on first use from TENANTS_FILE / TENANTS_SECRET."""
-    global _directory
-    if _directory is None:
-        with _directory_lock:
-            if _directory is None:
-                _directory = directory_from_env()
-    return _directory
+    return _directory.get()
 
 
 def reset_directory(directory: TenantDirectory | None = None) -> None:
     """Replace the instance's directory (tests)."""
-    global _directory
-    _directory = directory
+    _directory.reset(directory)
