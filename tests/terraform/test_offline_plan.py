@@ -111,7 +111,7 @@ def test_every_event_type_gets_its_topics_push_subscriptions_and_dead_letters(
 def test_a_second_plan_after_apply_changes_nothing(offline: OfflineTerraform, plans: dict[str, dict[str, Any]],
                                                    case: str) -> None:
     assert plans[case]["step"].ok, "the first plan failed"
-    applied = offline.apply(f"{case}.tfplan")
+    applied = offline.apply(f"{case}.tfplan", CASES[case])
     assert applied.ok, applied.first_error()
     again = offline.plan(CASES[case], refresh=True)
     assert again.ok, again.first_error()

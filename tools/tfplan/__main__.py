@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 name = (var_file.stem if var_file else "no-var-file") + ".plan.json"
                 (args.json_dir / name).write_text(json.dumps(tf.show_json(plan_file), indent=1))
             if args.second_plan:
-                ok = report(tf.apply(plan_file), args.verbose) and ok
+                ok = report(tf.apply(plan_file, var_file), args.verbose) and ok
                 again = tf.plan(var_file, refresh=True)
                 again.name = "second " + again.name
                 if again.ok and again.counts.get("add", 0) + again.counts.get("change", 0) + again.counts.get(

@@ -36,6 +36,7 @@ SCHEMA_DIR = HERE / "schemas"
 # provider -> (PyPI package of its cdktf bindings, pinned version, provider version it was generated from)
 PROVIDERS: dict[str, tuple[str, str, str]] = {
     "google": ("cdktf-cdktf-provider-google", "16.12.1", "6.50.0"),
+    "google-beta": ("cdktf-cdktf-provider-google-beta", "16.12.1", "6.50.0"),
     "archive": ("cdktf-cdktf-provider-archive", "11.0.1", "2.7.1"),
     "random": ("cdktf-cdktf-provider-random", "12.0.1", "3.7.2"),
     "time": ("cdktf-cdktf-provider-time", "11.0.1", "0.13.1"),
@@ -205,16 +206,16 @@ def top_class(binding: Binding, kind: str) -> tuple[str, str]:
     raise ValueError(f"no Terraform{kind} class")
 
 
-def provider_schema(wheel: Path, types: dict[str, set[str]]) -> dict[str, Any]:
+def provider_schema(provider: str, wheel: Path, types: dict[str, set[str]]) -> dict[str, Any]:
     """`terraform providers schema -json` shape for one provider, limited to `types`."""
     with zipfile.ZipFile(wheel) as zf:
         jsii = next(n for n in zf.namelist() if n.endswith(".jsii.tgz"))
         archive = zf.read(jsii)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        return _schema_from_tar(tar, types)
+        return _schema_from_tar(provider, tar, types)
 
 
-def _schema_from_tar(tar: tarfile.TarFile, types: dict[str, set[str]]) -> dict[str, Any]:
+def _schema_from_tar(provider: str, tar: tarfile.TarFile, types: dict[str, set[str]]) -> dict[str, Any]:
     dirs = {Path(m.name).parts[2] for m in tar.getmembers() if m.name.startswith("package/lib/")
             and m.name.endswith("/index.js") and len(Path(m.name).parts) == 4}
 
@@ -229,9 +230,10 @@ def _schema_from_tar(tar: tarfile.TarFile, types: dict[str, set[str]]) -> dict[s
                            "data_source_schemas": {}, "ephemeral_resource_schemas": {}}
     for kind, key in (("resource", "resource_schemas"), ("data", "data_source_schemas")):
         for tf_type in sorted(types.get(kind, set())):
-            # lib/ names: resources drop the provider prefix (pubsub-subscription), data sources keep it
-            lib_dir = tf_type.split("_", 1)[1] if kind == "resource" else "data_" + tf_type
-            lib_dir = lib_dir.replace("_", "-")
+            # lib/ names: resources drop their own provider's prefix (google_pubsub_subscription ->
+            # pubsub-subscription; google-beta keeps google-project-service-identity); data sources keep it
+            own_prefix = provider.replace("-", "_") + "_"
+            lib_dir = ("data_" + tf_type if kind == "data" else tf_type.removeprefix(own_prefix)).replace("_", "-")
             if lib_dir not in dirs:
                 raise FileNotFoundError(f"{tf_type}: no binding lib/{lib_dir}")
             schema, found = top(lib_dir, "Resource" if kind == "resource" else "DataSource")
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             wheel_dir = args.wheel_dir or Path(tmp)
             found = list(wheel_dir.glob(package.replace("-", "_") + f"-{version}-*.whl"))
             wheel = found[0] if found else download(package, version, Path(tmp))
-            schema = provider_schema(wheel, types)
+            schema = provider_schema(provider, wheel, types)
             schema["_generated_from"] = {"package": package, "package_version": version,
                                          "provider": f"hashicorp/{provider}", "provider_version": provider_version}
             path = SCHEMA_DIR / f"{provider}.json"

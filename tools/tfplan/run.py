@@ -123,9 +123,14 @@ class OfflineTerraform:
     def validate(self) -> Step:
         return self._run("validate", ["validate"])
 
+    def _state(self, var_file: Path | None) -> str:
+        """Each variable set plans and applies against its own state, as its own deployment would."""
+        return f"-state={self._tmp / ((var_file.stem if var_file else 'no-var-file') + '.tfstate')}"
+
     def plan(self, var_file: Path | None, out: str | None = None, refresh: bool = False) -> Step:
         """`terraform plan` with one var file; exit code 2 (`-detailed-exitcode`) means changes."""
-        args = ["plan", "-input=false", "-lock=false", "-detailed-exitcode", f"-refresh={str(refresh).lower()}"]
+        args = ["plan", "-input=false", "-lock=false", "-detailed-exitcode", f"-refresh={str(refresh).lower()}",
+                self._state(var_file)]
         if var_file is not None:
             args.append(f"-var-file={Path(var_file).resolve()}")
         if out:
@@ -142,7 +147,7 @@ class OfflineTerraform:
             raise RuntimeError(step.first_error())
         return dict(json.loads(step.output))
 
-    def apply(self, plan_file: str) -> Step:
+    def apply(self, plan_file: str, var_file: Path | None) -> Step:
         """Apply a saved plan against the offline provider: computed values become typed stand-ins,
         and gcloud (local-exec) only records its arguments in gcloud-calls.log."""
         bin_dir = self._tmp / "bin"
@@ -151,8 +156,8 @@ class OfflineTerraform:
         gcloud.write_text(GCLOUD_STAND_IN)
         gcloud.chmod(0o755)
         env = dict(self._env, PATH=f"{bin_dir}{os.pathsep}{self._env.get('PATH', '')}")
-        return self._run("apply", ["apply", "-input=false", "-lock=false", "-auto-approve", str(self._tmp / plan_file)],
-                         env=env)
+        return self._run("apply", ["apply", "-input=false", "-lock=false", "-auto-approve", self._state(var_file),
+                                   str(self._tmp / plan_file)], env=env)
 
     def gcloud_calls(self) -> list[str]:
         log = self._tmp / "gcloud-calls.log"
