@@ -1103,6 +1103,26 @@ def test_deploy_doc_exists():
     doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
     for needed in ("terraform apply", "gcloud secrets versions add", "webhook_urls", "Prerequisites"):
         assert needed in doc, needed
+    # Issue 11: the apply on paper.
+    for section in (
+        "## What is checked offline, and what only a real project shows",
+        "## Resources per variable set",
+        "## Apply order",
+        "## First apply: what can go wrong, and what prevents it",
+        "## A second apply changes nothing",
+        "## Destroying",
+    ):
+        assert section in doc, section
+    # The per-type table adds up to the totals it states, and README states the same totals.
+    table = doc[doc.index("## Resources per variable set") : doc.index("## Apply order")]
+    rows = re.findall(r"^\| `[^|]+\| (\d+) \| (\d+) \| (\d+) \|$", table, re.M)
+    totals = re.search(r"^\| \*\*total\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \|$", table, re.M)
+    assert rows and totals
+    for column in range(3):
+        assert sum(int(r[column]) for r in rows) == int(totals[column + 1]), column
+    readme = re.sub(r"\s+", " ", (REPO / "README.md").read_text(encoding="utf-8"))
+    for total in totals.groups():
+        assert f"{total})" in readme or f"{total} resources" in readme, total
 
 
 # -----------------------------------------------------------------------------
