@@ -1,2 +1,2 @@
-project_id   = "my-control-tower-prod"
+project_id = "ct-prod-123"
 alert_emails = ["ops@example.com"]
