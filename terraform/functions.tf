@@ -148,7 +148,7 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -251,10 +251,11 @@ resource "google_cloudfunctions2_function" "fn" {
   }
 
   depends_on = [
-    google_project_service.apis,
+    time_sleep.api_propagation,
     google_project_iam_member.build,
     google_secret_manager_secret_iam_member.events_api_key,
     google_secret_manager_secret_version.events_api_key,
     google_secret_manager_secret_iam_member.tenants_config_reader,
+    time_sleep.iam_propagation,
   ]
 }

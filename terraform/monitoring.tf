@@ -40,7 +40,7 @@ resource "google_monitoring_notification_channel" "email" {
     email_address = each.value
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 # The Python writer logs one structured line per failed event:
@@ -70,7 +70,23 @@ resource "google_logging_metric" "failed_events" {
     event_type = "EXTRACT(jsonPayload.event_type)"
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
+}
+
+# A new log-based metric is not visible to Cloud Monitoring at once: an alert
+# policy on it created in the same apply fails with "Cannot find metric(s) that
+# match type = logging.googleapis.com/user/... If a metric was created recently,
+# it could take up to 10 minutes to become available" and the provider does not
+# retry it (https://github.com/hashicorp/terraform-provider-google/issues/11102).
+# The failed-events alert waits those 10 minutes after the metric is created;
+# nothing else waits for this alert, and Cloud SQL and the function builds take
+# longer, so the first apply is not made longer by it.
+resource "time_sleep" "failed_events_metric" {
+  create_duration = "600s"
+
+  triggers = {
+    metric = google_logging_metric.failed_events.id
+  }
 }
 
 resource "google_monitoring_alert_policy" "function_5xx_rate" {
@@ -336,6 +352,8 @@ resource "google_monitoring_alert_policy" "failed_events" {
     mime_type = "text/markdown"
     content   = "Writers recorded many failed events in the last hour. List them with the ops CLI (failed events by time) and replay once the cause is fixed."
   }
+
+  depends_on = [time_sleep.failed_events_metric]
 }
 
 # --- Dashboard -------------------------------------------------------------------
@@ -407,35 +425,43 @@ resource "google_monitoring_dashboard" "main" {
     displayName = "Control Tower"
     mosaicLayout = {
       columns = 48
+      # The API drops zero positions and empty lists from what it stores, and the
+      # provider compares its answer with this JSON: a `xPos = 0` or
+      # `groupByFields = []` here would show as a change on every plan
+      # (https://github.com/hashicorp/terraform-provider-google/issues/16173).
+      # So zeros and empty lists are left out.
       tiles = [
-        for i, t in local.dashboard_tiles : {
-          xPos   = (i % 2) * 24
-          yPos   = floor(i / 2) * 16
-          width  = 24
-          height = 16
-          widget = {
-            title = t.title
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter = t.filter
-                    aggregation = {
-                      alignmentPeriod    = "60s"
-                      perSeriesAligner   = t.aligner
-                      crossSeriesReducer = t.reducer
-                      groupByFields      = t.group_by
+        for i, t in local.dashboard_tiles : merge(
+          { for k, v in { xPos = (i % 2) * 24, yPos = floor(i / 2) * 16 } : k => v if v != 0 },
+          {
+            width  = 24
+            height = 16
+            widget = {
+              title = t.title
+              xyChart = {
+                dataSets = [{
+                  plotType = "LINE"
+                  timeSeriesQuery = {
+                    timeSeriesFilter = {
+                      filter = t.filter
+                      aggregation = merge(
+                        {
+                          alignmentPeriod    = "60s"
+                          perSeriesAligner   = t.aligner
+                          crossSeriesReducer = t.reducer
+                        },
+                        { for k, v in { groupByFields = t.group_by } : k => v if length(v) > 0 },
+                      )
                     }
                   }
-                }
-              }]
+                }]
+              }
             }
-          }
-        }
+          },
+        )
       ]
     }
   })
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }

@@ -30,26 +30,27 @@ locals {
     ]
   ])...)
 
-  # Accessor grants, deduplicated per (secret, service account): several writer
-  # functions share one service account.
+  # Accessor grants, deduplicated per (secret, identity): several writer
+  # functions share one service account. Keyed by local.function_identity
+  # (iam.tf), a name from configuration, so every key is known at plan time.
   tenant_secret_access = {
     for pair in distinct(flatten([
       for key, s in local.tenant_secrets : [
         for reader in s.readers : {
-          secret = key
-          member = local.function_member[reader]
+          secret   = key
+          identity = local.function_identity[reader]
         } if contains(keys(local.functions), reader)
       ]
-    ])) : "${pair.secret}|${pair.member}" => pair
+    ])) : "${pair.secret}|${pair.identity}" => pair
   }
 
   # The tenants document (tenants, sources, secret NAMES; never values) that
   # `ctower tenants` publishes and the code reads (TENANTS_SECRET): the edge
   # functions of every channel and the writers (leadgen_fetcher looks up the page
-  # token's name in it).
+  # token's name in it). Identities, not emails (see local.function_identity).
   tenants_config_readers = distinct(concat(
-    [for source in keys(var.source_catalog) : local.function_member[split("/", source)[0]] if contains(keys(local.functions), split("/", source)[0])],
-    [for name in keys(local.subscriber_functions) : local.function_member[name]],
+    [for source in keys(var.source_catalog) : local.function_identity[split("/", source)[0]] if contains(keys(local.functions), split("/", source)[0])],
+    [for name in keys(local.subscriber_functions) : local.function_identity[name]],
   ))
 }
 
@@ -84,7 +85,7 @@ resource "google_secret_manager_secret" "tenant" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_secret_manager_secret_iam_member" "tenant" {
@@ -93,7 +94,7 @@ resource "google_secret_manager_secret_iam_member" "tenant" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.tenant[each.value.secret].secret_id
   role      = "roles/secretmanager.secretAccessor"
-  member    = each.value.member
+  member    = local.identity_member[each.value.identity]
 }
 
 # --- OpenAI API key: readable only by the assistant's identity ------------------
@@ -125,7 +126,7 @@ resource "google_secret_manager_secret" "openai_api_key" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_secret_manager_secret_iam_member" "openai_api_key" {
@@ -180,7 +181,7 @@ resource "google_secret_manager_secret" "sender" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_secret_manager_secret_iam_member" "sender" {
@@ -230,7 +231,7 @@ resource "google_secret_manager_secret" "events_api_key" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_secret_manager_secret_version" "events_api_key" {
@@ -281,7 +282,7 @@ resource "google_secret_manager_secret" "tenants_config" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_secret_manager_secret_iam_member" "tenants_config_reader" {
@@ -290,7 +291,7 @@ resource "google_secret_manager_secret_iam_member" "tenants_config_reader" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.tenants_config.secret_id
   role      = "roles/secretmanager.secretAccessor"
-  member    = each.value
+  member    = local.identity_member[each.key]
 }
 
 # `ctower tenants` edits the tables and publishes in one go, run by operators
