@@ -82,7 +82,9 @@ def measure(stack: Stack, webhooks: int = 600) -> list[MemoryFigure]:
     requests = sources.requests_for(planned, stack.function_urls)
     load.run(requests, concurrency=8, max_seconds=120)
     _settle(stack.database_url)
-    by_function = Counter(p.source.build(p.serial, p.tenant).function for p in planned)
+    by_function = Counter(p.source.build(p.serial, p.tenant).function for p in planned)  # the edge
+    for p in planned:  # and every subscriber its event type is pushed to
+        by_function.update(stack.topology.event_type(p.source.event_type).subscriptions.values())
     busiest = max(by_function.values())
 
     env = {"PUBSUB_EMULATOR_HOST": stack.emulator_host or "", "GOOGLE_CLOUD_PROJECT": stack.project,

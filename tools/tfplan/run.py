@@ -147,6 +147,13 @@ class OfflineTerraform:
             raise RuntimeError(step.first_error())
         return dict(json.loads(step.output))
 
+    def show_state(self, var_file: Path | None) -> dict[str, Any]:
+        """`terraform show -json` of a variable set's state (after an offline apply)."""
+        step = self._run("show", ["show", "-json", self._state(var_file).removeprefix("-state=")])
+        if not step.ok:
+            raise RuntimeError(step.first_error())
+        return dict(json.loads(step.output))
+
     def apply(self, plan_file: str, var_file: Path | None) -> Step:
         """Apply a saved plan against the offline provider: computed values become typed stand-ins,
         and gcloud (local-exec) only records its arguments in gcloud-calls.log."""
