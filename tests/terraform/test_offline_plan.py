@@ -140,6 +140,28 @@ def test_a_second_plan_after_apply_changes_nothing(offline: OfflineTerraform, pl
     assert again.counts == {"add": 0, "change": 0, "destroy": 0}, again.output[-3000:]
 
 
+# --- variants: what the validations allow plans; what they refuse fails on the variable, at plan time ----------
+
+VARIANTS = sorted((REPO / "tools" / "tfplan" / "cases" / "variants").glob("*.tfvars"))
+
+
+@pytest.mark.parametrize("var_file", [v for v in VARIANTS if v.name.startswith("ok-")], ids=lambda v: v.stem)
+def test_every_allowed_variant_plans(offline: OfflineTerraform, var_file: Path) -> None:
+    step = offline.plan(var_file)
+    assert step.ok, f"{var_file.name}:\n{step.first_error()}"
+    assert step.counts["add"] > 50
+
+
+@pytest.mark.parametrize("var_file", [v for v in VARIANTS if v.name.startswith("refused-")], ids=lambda v: v.stem)
+def test_every_refused_variant_fails_on_its_variable(offline: OfflineTerraform, var_file: Path) -> None:
+    step = offline.plan(var_file)
+    assert not step.ok, f"{var_file.name} planned"
+    error = step.first_error()
+    assert error.startswith(("Error: Invalid value for variable", "Error: Resource precondition failed")), error
+    set_in_file = set(re.findall(r"^(\w+)\s*=", var_file.read_text(), re.M)) - {"project_id", "alert_emails"}
+    assert any(f"var.{name}" in error or f"{name}:" in error for name in set_in_file), error
+
+
 # --- tests for the test: a broken copy fails with Terraform's own message -------------------------------
 
 BROKEN = {
