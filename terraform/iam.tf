@@ -265,7 +265,7 @@ resource "time_sleep" "iam_propagation" {
 
   triggers = {
     build_grants  = join(",", sort([for g in google_project_iam_member.build : g.id]))
-    secret_grants = join(",", sort([for g in google_secret_manager_secret_iam_member.events_api_key : g.id]))
+    secret_grants = join(",", sort([for key, g in google_secret_manager_secret_iam_member.this : g.id if startswith(key, "events-api-key|")]))
   }
 }
 

@@ -117,6 +117,33 @@ def test_every_event_type_gets_its_topics_push_subscriptions_and_dead_letters(
             assert values["push_config"][0]["oidc_token"], name
 
 
+def test_alert_thresholds_are_the_ones_the_runbook_promises(plans: dict[str, dict[str, Any]]) -> None:
+    plan = plans["minimal"]["json"]
+    assert plan is not None, "the plan failed"
+    alerts = {r["values"]["user_labels"]["alert_key"]: r["values"] for r in planned_resources(plan)
+              if r["type"] == "google_monitoring_alert_policy"}
+    threshold = {key: a["conditions"][0]["condition_threshold"][0] for key, a in alerts.items()}
+    expected = {  # key: (threshold, duration, alignment period, ratio of two series?)
+        "function-5xx-rate": (0.05, "0s", "300s", True),
+        "subscriber-failure-rate": (0.1, "0s", "900s", True),
+        "dead-letter-messages": (0, "0s", "60s", False),
+        "oldest-unacked-message-age": (900, "60s", "60s", False),
+        "cloudsql-cpu": (0.8, "600s", "60s", False),
+        "cloudsql-connections": (80, "300s", "60s", False),  # 80% of the default 100 connections
+        "failed-events": (10, "0s", "3600s", False),
+    }
+    assert set(threshold) == set(expected)
+    for key, (value, duration, period, is_ratio) in expected.items():
+        t = threshold[key]
+        assert (t["threshold_value"], t["duration"], t["comparison"]) == (value, duration, "COMPARISON_GT"), key
+        assert t["aggregations"][0]["alignment_period"] == period, key
+        assert bool(t["denominator_filter"]) == is_ratio and len(t["denominator_aggregations"]) == int(is_ratio), key
+        assert alerts[key]["notification_channels"] is not None, key
+    assert "5xx" in threshold["function-5xx-rate"]["filter"]
+    assert "num_undelivered_messages" in threshold["dead-letter-messages"]["filter"]
+    assert "logging.googleapis.com/user/" in threshold["failed-events"]["filter"]
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_second_plan_after_apply_changes_nothing(offline: OfflineTerraform, plans: dict[str, dict[str, Any]],
                                                    case: str) -> None:
@@ -204,6 +231,16 @@ def test_a_broken_configuration_fails_with_terraforms_message(mistake: str) -> N
         ours = [e for e in step.errors() if "zz_broken.tf" in e or "broken_a" in e]
         assert ours, step.output[-3000:]
         assert message in ours[0], ours[0]
+
+
+def test_a_refactor_check_plans_the_work_tree_on_a_deployment_of_a_revision(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.tfplan.__main__ import main
+
+    # HEAD deployed offline, then the work tree planned on it: whatever this checkout changed in terraform/
+    # must be moves only (a clean checkout changes nothing).
+    assert main(["--refactor-from", "HEAD", str(CASES["minimal"])]) == 0, capsys.readouterr().out
+    assert "moved, nothing else" in capsys.readouterr().out
 
 
 def test_the_command_line_reports_each_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -767,7 +767,7 @@ def test_per_function_environment_matches_what_the_code_reads():
             assert f'"{key}"' in code, f"{name}: the code never reads {key}"
     assert set(extra["assistant"]) == {"OPENAI_API_KEY_SECRET", "OPENAI_BASE_URL", "ASSISTANT_ENABLED"}
     assert flat(extra["assistant"]["OPENAI_API_KEY_SECRET"]) == (
-        "${google_secret_manager_secret.openai_api_key.secret_id}"
+        '${google_secret_manager_secret.this["openai-api-key"].secret_id}'
     )
     assert set(extra["leadgen_fetcher"]) == {"META_GRAPH_BASE_URL", "META_GRAPH_VERSION"}
     assert set(extra["reply_sender"]) == {
@@ -871,43 +871,52 @@ def test_secrets_are_created_empty_and_read_per_secret():
     assert "ephemeral.random_password" in flat(versions["events_api_key"]["secret_data_wo"])
     for name, body in resources("google_project_iam_member").items():
         assert "secretmanager" not in flat(body.get("role", "")) + flat(body.get("for_each", "")), name
-    tenant = resource("google_secret_manager_secret", "tenant")
-    assert flat(tenant["for_each"]) == "${local.tenant_secrets}"
+    # One resource for every secret but the sender credentials: the tenant sources' and the module's own.
+    secrets = resource("google_secret_manager_secret", "this")
+    assert flat(secrets["for_each"]) == "${local.secrets}"
+    assert "local.tenant_secrets" in flat(local("secrets")) and "local.module_secrets" in flat(local("secrets"))
+    assert set(local("module_secrets")) == {"openai-api-key", "events-api-key", "tenants-config"}
     assert flat(local("tenant_secrets")).count("var.tenants") == 1
     assert '"${var.name_prefix}${tenant}-${replace(source, "/", "-")}-${kind}"' in flat(local("tenant_secrets"))
-    access = resource("google_secret_manager_secret_iam_member", "tenant")
-    assert access["role"] == "roles/secretmanager.secretAccessor"
+    access = resource("google_secret_manager_secret_iam_member", "this")
+    assert flat(access["for_each"]) == "${local.secret_grants}"
+    assert flat(access["secret_id"]) == "${google_secret_manager_secret.this[each.value.secret].secret_id}"
+    assert local("accessor") == "roles/secretmanager.secretAccessor"
 
 
-def _secret_grants_on(secret_resource: str) -> dict[str, dict]:
-    return {
-        name: body
-        for name, body in resources("google_secret_manager_secret_iam_member").items()
-        if f"google_secret_manager_secret.{secret_resource}" in flat(body.get("secret_id", ""))
-    }
+def _grant(secret: str) -> str:
+    """The comprehension of local.secret_grants that grants on `secret` (its text, as parsed)."""
+    grants = flat(local("secret_grants"))
+    at = grants.find(f'"{secret}|${{')
+    assert at > 0 and grants.find(f'"{secret}|${{', at + 1) == -1, (secret, grants)
+    start = grants.rfind("{for ", 0, at)
+    depth = 0
+    for end in range(start, len(grants)):
+        depth += {"{": 1, "}": -1}.get(grants[end], 0)
+        if depth == 0:
+            return grants[start: end + 1]
+    raise AssertionError(f"unbalanced: {grants}")
 
 
 def test_openai_key_is_readable_only_by_the_assistant_identity():
-    grants = _secret_grants_on("openai_api_key")
-    assert set(grants) == {"openai_api_key"}, grants
-    grant = grants["openai_api_key"]
-    assert grant["role"] == "roles/secretmanager.secretAccessor"
-    assert re.search(r'for name, fn in local\.subscriber_functions : name => fn if name == "assistant"\}\}$',
-                     flat(grant["for_each"]))
-    assert flat(grant["member"]) == "${local.function_member[each.key]}"
+    grant = _grant("openai-api-key")
+    assert grant.startswith("{for name in keys(local.subscriber_functions)")
+    assert grant.endswith('if name == "assistant"}'), grant
+    assert '"role": "${local.accessor}"' in grant
+    assert '"member": "${local.function_member[name]}"' in grant
     # ... and that identity is the assistant's own, not the shared writer.
     assert "assistant" in variable_default("isolated_subscribers")
-    assert "google_service_account.writer" not in flat(grant)
+    assert "google_service_account.writer" not in grant
 
 
 def test_sender_secrets_are_readable_only_by_reply_sender():
     assert variable_default("sender_secret_ids") == []
     secret = resource("google_secret_manager_secret", "sender")
     assert flat(secret["for_each"]) == "${toset(var.sender_secret_ids)}"
-    grants = _secret_grants_on("sender")
-    assert set(grants) == {"sender"}, grants
-    assert grants["sender"]["role"] == "roles/secretmanager.secretAccessor"
-    assert flat(grants["sender"]["member"]) == '${local.function_member["reply_sender"]}'
+    grant = resource("google_secret_manager_secret_iam_member", "sender")
+    assert flat(grant["secret_id"]) == "${google_secret_manager_secret.sender[each.key].secret_id}"
+    assert flat(grant["role"]) == "${local.accessor}"
+    assert flat(grant["member"]) == '${local.function_member["reply_sender"]}'
     assert "reply_sender" in variable_default("isolated_subscribers")
     assert "google_secret_manager_secret.sender" in flat(local("all_secret_ids"))
 
@@ -936,23 +945,27 @@ def test_for_each_keys_come_from_configuration_not_from_emails():
         expr = flat(local(name))
         assert "local.function_identity[" in expr, (name, expr)
         assert "function_member" not in expr and "email" not in expr, (name, expr)
-    grants = resources("google_secret_manager_secret_iam_member")
-    assert flat(grants["tenant"]["member"]) == "${local.identity_member[each.value.identity]}"
-    assert flat(grants["tenants_config_reader"]["member"]) == "${local.identity_member[each.key]}"
+    grants = flat(local("secret_grants"))
+    assert "{for key, pair in local.tenant_secret_access : key =>" in grants
+    assert '"member": "${local.identity_member[pair.identity]}"' in grants
+    assert '{for identity in local.tenants_config_readers : "tenants-config|${identity}" =>' in grants
+    assert '"member": "${local.identity_member[identity]}"' in grants
     members = flat(local("identity_member"))
     for source in ("google_service_account.edge", "google_service_account.subscriber", "google_service_account.writer"):
         assert source in members, source
 
 
 def test_tenants_document_secret_is_readable_by_edge_and_writers():
-    assert flat(local("common_env")["TENANTS_SECRET"]) == "${google_secret_manager_secret.tenants_config.secret_id}"
-    reader = resource("google_secret_manager_secret_iam_member", "tenants_config_reader")
-    assert reader["role"] == "roles/secretmanager.secretAccessor"
-    assert flat(reader["for_each"]) == "${toset(local.tenants_config_readers)}"
+    assert flat(local("common_env")["TENANTS_SECRET"]) == (
+        '${google_secret_manager_secret.this["tenants-config"].secret_id}')
+    reader = _grant("tenants-config")
+    assert reader.startswith("{for identity in local.tenants_config_readers")
+    assert '"role": "${local.accessor}"' in reader
     readers = flat(local("tenants_config_readers"))
     assert "var.source_catalog" in readers and "local.subscriber_functions" in readers
-    publisher = resource("google_secret_manager_secret_iam_member", "tenants_config_publisher")
-    assert publisher["role"] == "roles/secretmanager.secretVersionAdder"
+    grants = flat(local("secret_grants"))
+    assert ('"tenants-config|publisher": {"secret": "tenants-config", "role": '
+            '"roles/secretmanager.secretVersionAdder"') in grants
 
 
 # -----------------------------------------------------------------------------
@@ -970,66 +983,21 @@ ALERT_KEYS = {
 }
 
 
-def _alerts() -> dict[str, dict]:
-    out = {}
-    for body in resources("google_monitoring_alert_policy").values():
-        key = body["user_labels"]["alert_key"]
-        assert key not in out, f"duplicate alert_key {key}"
-        out[key] = body
-    return out
-
-
-def _threshold(body: dict) -> dict:
-    return one(one(body, "conditions"), "condition_threshold")
-
-
 def test_an_alert_policy_for_every_condition():
-    alerts = _alerts()
-    assert set(alerts) == ALERT_KEYS
-    assert set(local("alert_keys")) == ALERT_KEYS
-    for key, body in alerts.items():
-        assert flat(body["notification_channels"]) == "${local.notification_channel_ids}", key
-        assert body["display_name"], key
+    """One policy per entry of local.alerts (thresholds: tests/terraform, on the planned values)."""
+    assert set(local("alerts")) == ALERT_KEYS
+    policy = resource("google_monitoring_alert_policy", "this")
+    assert flat(policy["for_each"]) == "${local.alerts}"
+    assert flat(policy["notification_channels"]) == "${local.notification_channel_ids}"
+    assert policy["user_labels"] == {"alert_key": "${each.key}"}
+    for key, alert in local("alerts").items():
+        assert alert["display_name"] and alert["documentation"], key
     channel = resource("google_monitoring_notification_channel", "email")
     assert channel["type"] == "email"
     assert flat(channel["for_each"]) == "${toset(var.alert_emails)}"
-
-
-def test_alert_thresholds_match_the_issue():
-    alerts = _alerts()
-
-    t = _threshold(alerts["function-5xx-rate"])
-    assert t["threshold_value"] == 0.05 and one(t, "aggregations")["alignment_period"] == "300s"
-    assert "5xx" in flat(t["filter"]) and "denominator_filter" in t
-
-    t = _threshold(alerts["subscriber-failure-rate"])
-    assert t["threshold_value"] == 0.1 and one(t, "aggregations")["alignment_period"] == "900s"
-    assert "local.push_requests" in flat(t["filter"]) and "denominator_filter" in t
+    assert flat(local("db_connections_alert_threshold")) == "${floor(var.db_max_connections * 0.8)}"
     assert "push_request_count" in flat(local("push_requests"))
     assert "quoted_push_subscriptions" in flat(local("push_requests"))
-
-    t = _threshold(alerts["dead-letter-messages"])
-    assert t["threshold_value"] == 0 and t["comparison"] == "COMPARISON_GT"
-    assert "num_undelivered_messages" in flat(t["filter"]) and "quoted_dead_letter_subs" in flat(t["filter"])
-
-    t = _threshold(alerts["oldest-unacked-message-age"])
-    assert "oldest_unacked_message_age" in flat(t["filter"])
-    assert flat(t["threshold_value"]) == "${var.oldest_unacked_age_threshold_seconds}"
-
-    t = _threshold(alerts["cloudsql-cpu"])
-    assert t["threshold_value"] == 0.8 and t["duration"] == "600s"
-    assert "cpu/utilization" in flat(t["filter"])
-
-    t = _threshold(alerts["cloudsql-connections"])
-    assert "num_backends" in flat(t["filter"])
-    assert flat(t["threshold_value"]) == "${local.db_connections_alert_threshold}"
-    assert flat(local("db_connections_alert_threshold")) == "${floor(var.db_max_connections * 0.8)}"
-
-    t = _threshold(alerts["failed-events"])
-    assert one(t, "aggregations")["alignment_period"] == "3600s"
-    assert flat(t["threshold_value"]) == "${var.failed_events_per_hour_threshold}"
-    assert variable_default("failed_events_per_hour_threshold") == 10
-    assert "local.failed_events_metric" in flat(t["filter"])
 
 
 def test_failed_events_log_metric():
@@ -1230,14 +1198,14 @@ def test_first_apply_waits_for_api_iam_and_metric_propagation():
     assert _seconds(iam["create_duration"]) >= 120
     triggers = flat(iam["triggers"])
     assert "google_project_iam_member.build" in triggers
-    assert "google_secret_manager_secret_iam_member.events_api_key" in triggers
+    assert 'google_secret_manager_secret_iam_member.this : g.id if startswith(key, \\"events-api-key|' in triggers
     fn = resource("google_cloudfunctions2_function", "fn")
     assert "time_sleep.iam_propagation" in flat(fn["depends_on"])
     # Log-based metric: Monitoring can take up to 10 minutes to see a new one.
     metric_wait = sleeps["failed_events_metric"]
     assert _seconds(metric_wait["create_duration"]) >= 600
     assert "google_logging_metric.failed_events" in flat(metric_wait["triggers"])
-    alert = resource("google_monitoring_alert_policy", "failed_events")
+    alert = resource("google_monitoring_alert_policy", "this")
     assert flat(alert["depends_on"]) == '["${time_sleep.failed_events_metric}"]'
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -27,9 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=REPO, help="repository holding terraform/ (default: this one)")
     parser.add_argument("--second-plan", action="store_true",
                         help="apply each plan offline, then plan again: it must show no changes")
+    parser.add_argument("--refactor-from", metavar="REV",
+                        help="apply git revision REV's configuration offline, then plan the work tree against that "
+                             "state: it must only move resources (0 to add, change or destroy)")
     parser.add_argument("--json-dir", type=Path, help="write `terraform show -json` of each plan here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print Terraform's whole output")
     args = parser.parse_args(argv)
+    if args.refactor_from:
+        return refactor_check(args.root, args.refactor_from, args.var_files, args.verbose)
     with OfflineTerraform(args.root) as tf:
         if not report(tf.init(), args.verbose) or not report(tf.validate(), args.verbose):
             return 1
@@ -53,6 +59,24 @@ def main(argv: list[str] | None = None) -> int:
                         "destroy", 0):
                     again.returncode = 1
                 ok = report(again, args.verbose, " (no changes)" if again.ok else "") and ok
+    return 0 if ok else 1
+
+
+def refactor_check(root: Path, revision: str, var_files: list[Path], verbose: bool) -> int:
+    """Deploy `revision` offline per var file, then plan the work tree on it: moves only, or it fails."""
+    ok = True
+    for var_file in var_files or [None]:  # type: ignore[list-item]
+        with OfflineTerraform(root, revision=revision) as tf:
+            if not report(tf.init(), verbose) or not report(tf.plan(var_file, out="old.tfplan"), verbose):
+                return 1
+            if not report(tf.apply("old.tfplan", var_file), verbose) or not report(tf.take_work_tree(), verbose):
+                return 1
+            step = tf.plan(var_file, refresh=True)
+            moved = len(re.findall(r" has moved to ", step.output))
+            step.name = f"work tree on {revision} ({var_file.name if var_file else 'no var file'})"
+            if step.ok and any(step.counts.get(k, 0) for k in ("add", "change", "destroy")):
+                step.returncode = 1
+            ok = report(step, verbose or not step.ok, f" ({moved} moved, nothing else)" if step.ok else "") and ok
     return 0 if ok else 1
 
 

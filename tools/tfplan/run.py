@@ -73,13 +73,22 @@ def plan_counts(output: str) -> dict[str, int]:
 class OfflineTerraform:
     """A scratch copy of the repository, the providers served, and terraform run against them."""
 
-    def __init__(self, root: Path = REPO, terraform_subdir: str = "terraform", terraform: str | None = None) -> None:
+    def __init__(self, root: Path = REPO, terraform_subdir: str = "terraform", terraform: str | None = None,
+                 revision: str | None = None) -> None:
+        """`revision`: plan the repository as it was at that git revision (`git archive`), not the work tree."""
         self.terraform = terraform or shutil.which("terraform") or ""
         if not self.terraform:
             raise FileNotFoundError("terraform is not on PATH (Terraform >= 1.11 is needed for the offline plan)")
         self._tmp = Path(tempfile.mkdtemp(prefix="tfplan-", dir="/tmp"))  # short: unix socket paths are limited
         self.root = self._tmp / "src"
-        shutil.copytree(root, self.root, ignore=COPY_IGNORE, symlinks=True)
+        if revision:
+            self.root.mkdir()
+            archive = subprocess.run(["git", "-C", str(root), "archive", revision], capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(self.root)], input=archive.stdout, check=True)
+        else:
+            shutil.copytree(root, self.root, ignore=COPY_IGNORE, symlinks=True)
+        self.source = root
+        self.terraform_subdir = terraform_subdir
         self.dir = self.root / terraform_subdir
         self._servers: list[grpc.Server] = []
         self._env: dict[str, str] = {}
@@ -165,6 +174,13 @@ class OfflineTerraform:
         env = dict(self._env, PATH=f"{bin_dir}{os.pathsep}{self._env.get('PATH', '')}")
         return self._run("apply", ["apply", "-input=false", "-lock=false", "-auto-approve", self._state(var_file),
                                    str(self._tmp / plan_file)], env=env)
+
+    def take_work_tree(self) -> Step:
+        """Replace the planned tree with the work tree of the repository (after planning an older revision),
+        then init again: the next plan shows what a change does to a deployment of the older one."""
+        shutil.rmtree(self.root)
+        shutil.copytree(self.source, self.root, ignore=COPY_IGNORE, symlinks=True)
+        return self.init()
 
     def gcloud_calls(self) -> list[str]:
         log = self._tmp / "gcloud-calls.log"
