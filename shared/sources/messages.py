@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from shared.edge import EdgeError, Inbound, validation_fields
 from shared.envelope import Envelope, build_envelope
 from shared.payloads import MessageReceived
-from shared.phones import InvalidPhone, normalize_phone, phone_from_jid
+from shared.phones import InvalidPhone, provider_phone
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 # Later than any real message; a bigger number is milliseconds or nonsense.
@@ -31,12 +31,13 @@ def epoch(raw: Any, *, millis: bool = False) -> datetime | None:
 
 
 def sender_phone(raw: Any, field: str) -> str:
-    """E.164 digits of a sender given as a JID or bare number; a 400 naming `field` otherwise."""
-    text = str(raw or "").strip()
+    """A provider's sender id (JID or digits with the country code) as `+E.164`; a 400 naming `field` otherwise.
+
+    With its '+', the payload's phone validator reads it as international, never as a
+    Brazilian national number that happens to have the same digits.
+    """
     try:
-        if "@" in text:
-            return phone_from_jid(text)
-        return normalize_phone(text if text.startswith("+") else "+" + text)
+        return "+" + provider_phone(str(raw or ""))
     except InvalidPhone as exc:
         raise EdgeError(400, "invalid_request", "the sender is not a phone",
                         [{"field": field, "message": str(exc)}]) from exc

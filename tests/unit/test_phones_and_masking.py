@@ -1,7 +1,109 @@
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberType
 
 from shared.masking import mask_email, mask_phone, mask_text
-from shared.phones import InvalidPhone, normalize_phone, phone_from_jid
+from shared.payloads import MessageReceived
+from shared.phones import InvalidPhone, normalize_phone, phone_from_jid, provider_phone
+from shared.sources.messages import sender_phone
+
+_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE,
+          PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.TOLL_FREE)
+
+
+def _examples() -> list[tuple[str, str]]:
+    """(region, E.164 digits) of libphonenumber's example number of each type for every region."""
+    found: dict[str, str] = {}
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in _TYPES:
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None:
+                digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+                found.setdefault(digits, region)
+    return sorted((region, digits) for digits, region in found.items())
+
+
+EXAMPLES = _examples()
+FOREIGN = [(region, digits) for region, digits in EXAMPLES if region != "BR"]
+
+
+def test_there_are_examples_from_every_region() -> None:
+    assert len({region for region, _ in EXAMPLES}) > 200 and len(EXAMPLES) > 700
+
+
+@pytest.mark.parametrize(("region", "digits"), EXAMPLES)
+def test_every_country_reads_the_same_from_every_provider_id_format(region: str, digits: str) -> None:
+    """Meta wa_id/from, Gupshup source, Z-API phone (bare digits), Evolution JIDs, and '+' forms all agree."""
+    for raw in (digits, "+" + digits, f"{digits}@s.whatsapp.net", f"{digits}:7@s.whatsapp.net", f"{digits}@c.us"):
+        assert provider_phone(raw) == digits, (region, raw)
+    assert normalize_phone("+" + digits) == digits
+    assert normalize_phone("00" + digits) == digits
+
+
+@pytest.mark.parametrize(("region", "digits"), FOREIGN)
+def test_a_foreign_sender_survives_the_message_payload(region: str, digits: str) -> None:
+    """The bug of issue 18: the payload re-read `351912345678` as a Brazilian national number."""
+    message = MessageReceived(provider="meta", provider_message_id="wamid.X", chat_id=digits,
+                              phone=sender_phone(digits, "from"))
+    assert message.phone == digits, region
+
+
+@pytest.mark.parametrize(("region", "digits"), EXAMPLES)
+def test_normalising_is_idempotent(region: str, digits: str) -> None:
+    once = normalize_phone(digits)
+    assert normalize_phone(once) == once
+    assert provider_phone(provider_phone(digits)) == provider_phone(digits)
+
+
+@pytest.mark.parametrize(("national", "expected"), [
+    ("4930123456", "554930123456"),  # also Berlin's +49 30 123456: a person in Brazil means Chapecó
+    ("(11) 96123-4567", "5511961234567"),
+    ("8222123456", "558222123456"),  # also Seoul; typed without '+', Maceió
+])
+def test_a_person_typing_digits_means_brazil_where_that_is_valid(national: str, expected: str) -> None:
+    assert normalize_phone(national) == expected
+
+
+def test_a_person_typing_a_foreign_number_without_plus_is_understood() -> None:
+    assert normalize_phone("351912345678") == "351912345678"
+    assert normalize_phone("14155552671") == "14155552671"
+    assert normalize_phone("447911123456") == "447911123456"
+
+
+def test_providers_mean_international_even_where_digits_are_also_a_brazilian_number() -> None:
+    assert provider_phone("4930123456") == "4930123456"  # Berlin, not Chapecó
+    assert provider_phone("8222123456@s.whatsapp.net") == "8222123456"
+
+
+def test_a_provider_id_without_country_code_is_brazilian_only_where_that_is_what_it_is() -> None:
+    assert provider_phone("11961234567") == "5511961234567"
+    with pytest.raises(InvalidPhone):
+        provider_phone("0000000000")
+
+
+@pytest.mark.parametrize("legacy", ["551199998888", "551199998888@s.whatsapp.net", "+55 11 9999-8888",
+                                    "5511999998888", "5511999998888:3@s.whatsapp.net"])
+def test_brazilian_mobiles_get_their_ninth_digit_from_every_source(legacy: str) -> None:
+    assert provider_phone(legacy) == "5511999998888"
+    assert normalize_phone(legacy) == "5511999998888"
+
+
+@pytest.mark.parametrize("raw", ["a@b", "x@y@s.whatsapp.net", "@", "5511@@c.us", "+@lid", "5511999998888@gmail.com",
+                                 "1" * 80, "++++", "@s.whatsapp.net", "0" * 15, "+0000000"])
+def test_helpers_are_total_they_refuse_with_a_reason_and_never_recurse(raw: str) -> None:
+    for helper in (normalize_phone, provider_phone):
+        with pytest.raises(InvalidPhone):
+            helper(raw)
+
+
+def test_a_bad_sender_is_a_400_naming_the_field() -> None:
+    from shared.edge import EdgeError
+
+    with pytest.raises(EdgeError) as caught:
+        sender_phone("12", "entry.0.changes.0.value.messages.0.from")
+    assert caught.value.status == 400
+    assert caught.value.fields == [{"field": "entry.0.changes.0.value.messages.0.from",
+                                    "message": "has 2 digits; a phone has 7 to 15"}]
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
