@@ -68,7 +68,8 @@ _KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "contact": ("contacts", (), ("contacts",)),
     "button_reply": ("interactive_reply", ("title",), ("id", "reply")),
     "list_reply": ("interactive_reply", ("title", "description"), ("id", "reply", "postbackText", "description")),
-    "quick_reply": ("interactive_reply", ("text",), ("payload",)),
+    # A template's quick-reply button ({text, type: button}) or an interactive quick reply ({title, id, reply}).
+    "quick_reply": ("interactive_reply", ("text", "title"), ("payload", "id", "reply")),
     "reaction": ("reaction", ("emoji", "text"), ("msgId", "id")),
     "order": ("order", ("text",), ("catalog_id", "product_items")),
 }

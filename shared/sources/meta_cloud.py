@@ -135,6 +135,7 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
 
     def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         envelopes: list[Envelope] = []
+        system: list[str] = []
         statuses = 0
         for path, raw_value, entry_id in _values(inbound.body):
             value = validate_part(_Value, raw_value, path)
@@ -146,6 +147,7 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
             for m, raw_message in enumerate(value.messages):
                 message = validate_part(_Message, raw_message, f"{path}messages.{m}.")
                 if message.type == "system":  # e.g. the customer changed number: not their words
+                    system.append(str((raw_message.get("system") or {}).get("type") or "system"))
                     continue
                 phone = sender_phone(message.from_, f"{path}messages.{m}.from")
                 envelopes.append(envelope_for(inbound, message_payload(
@@ -155,6 +157,8 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
                 )))
         if envelopes:
             return envelopes
+        if system:
+            return Ignored(f"system message ({', '.join(system)}), not words from the lead")
         return Ignored(f"{statuses} delivery status(es), no message" if statuses else "no message in the webhook")
 
     return adapt

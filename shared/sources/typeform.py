@@ -3,10 +3,10 @@
 Every answer is kept under its field's `ref` (stable across form edits, unlike the
 question text), its value read by the answer's `type`. The e-mail and phone answers
 become the lead's contact. The name is found, in order: by the tenant's `field_map`
-(ref -> name/first_name/last_name/email/phone), by a `contact_info` block, by a text
-field whose ref or title names a name (`name`, `nome`, "Seu nome", "First name",
-"Sobrenome"...). Refs are often generated ids, so the title (from `definition.fields`
-or the answer's own field) counts as much as the ref.
+(ref -> name/first_name/last_name/email/phone), else by a text answer whose ref or
+title names a name (`name`, `nome`, "Seu nome", "First name", "Sobrenome"...). Refs
+are often generated ids, so the title from `definition.fields` counts as much as the
+ref; a `contact_info` block's first/last name sub-fields are found by their titles.
 """
 
 from __future__ import annotations
@@ -87,9 +87,20 @@ def name_role(label: str) -> str | None:
 
 
 def _titles(response: _FormResponse) -> dict[str, str]:
-    """Field id -> title from the form definition Typeform sends beside the answers."""
-    fields = response.definition.get("fields") if isinstance(response.definition, dict) else None
-    return {str(f["id"]): str(f.get("title") or "") for f in fields or [] if isinstance(f, dict) and f.get("id")}
+    """Field id -> title from the form definition, nested fields included (a `contact_info`
+    block's first name, last name, phone and e-mail; question groups)."""
+    titles: dict[str, str] = {}
+    pending: list[Any] = list(response.definition.get("fields") or [])
+    while pending and len(titles) < 1000:  # bounded: a definition is data from outside
+        field = pending.pop()
+        if not isinstance(field, dict):
+            continue
+        if field.get("id"):
+            titles[str(field["id"])] = str(field.get("title") or "")
+        properties = field.get("properties")
+        if isinstance(properties, dict) and isinstance(properties.get("fields"), list):
+            pending.extend(properties["fields"])
+    return titles
 
 
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
@@ -115,12 +126,7 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
             role = "phone"
         elif role is None and answer.type == "text":
             role = name_role(key) or name_role(title)
-        if answer.type == "contact_info" and isinstance(value, dict):  # Typeform's contact block
-            for part, slot in (("first_name", "first_name"), ("last_name", "last_name"), ("email", "email"),
-                               ("phone_number", "phone")):
-                if isinstance(value.get(part), str) and value[part].strip():
-                    found[slot].append(value[part].strip())
-        elif role is not None and isinstance(value, str) and value.strip():
+        if role is not None and isinstance(value, str) and value.strip():
             found[role].append(value.strip())
     full = found["name"] or [" ".join(found["first_name"][:1] + found["last_name"][:1])]
     lead = LeadCreated(
