@@ -244,3 +244,58 @@ def test_the_same_provider_message_is_the_same_event_on_retry() -> None:
     _, second = run(zapi.adapt, load("zapi", "text"))
     assert first[0].event_id == second[0].event_id
 
+
+
+# -- Every kind is read, never refused or dropped ------------------------------
+NEW_KINDS = ("pollCreationMessageV4", "eventMessage", "albumMessage", "newsletterAdminInviteMessage", "x", "ü")
+
+
+@pytest.mark.parametrize("kind", NEW_KINDS)
+def test_a_kind_no_reader_knows_is_stored_as_unknown_with_its_raw_type(kind: str) -> None:
+    body = load("evolution", "text")
+    body["data"]["message"] = {kind: {"text": "algo novo"}, "messageContextInfo": {}}
+    body["data"]["messageType"] = kind
+    payload = one(evolution.adapt, body)
+    assert (payload["message_type"], payload["raw_type"], payload["text"]) == ("unknown", kind, "algo novo")
+    meta_body = load("meta", "text")
+    message = meta_body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["type"] = kind
+    message[kind] = {"anything": 1}
+    assert (one(meta, meta_body)["message_type"], one(meta, meta_body)["raw_type"]) == ("unknown", kind)
+    gupshup_body = load("gupshup", "text")
+    gupshup_body["payload"]["type"] = kind
+    assert one(gupshup.adapt, gupshup_body)["raw_type"] == kind
+
+
+def test_zapi_callback_with_no_content_it_knows_is_unknown_not_refused() -> None:
+    body = load("zapi", "text")
+    del body["text"]
+    body["carouselMessageV9"] = {"cards": []}
+    payload = one(zapi.adapt, body)
+    assert (payload["message_type"], payload["raw_type"]) == ("unknown", "unknown")
+    body["waitingMessage"] = True  # Z-API: the content could not be decrypted yet
+    assert one(zapi.adapt, body)["raw_type"] == "waitingMessage"
+
+
+def test_wrappers_are_unwrapped_to_any_depth_but_the_reading_is_bounded() -> None:
+    inner: dict[str, Any] = {"audioMessage": {"ptt": True, "seconds": 3}}
+    for wrapper in ("ephemeralMessage", "viewOnceMessageV2", "ephemeralMessage"):
+        inner = {wrapper: {"message": inner}}
+    body = load("evolution", "text")
+    body["data"]["message"] = inner
+    payload = one(evolution.adapt, body)
+    assert payload["message_type"] == "voice"
+    assert payload["raw_type"] == "ephemeralMessage/viewOnceMessageV2/ephemeralMessage/audioMessage"
+    assert payload["media"]["view_once"] is True
+    for _ in range(200):  # hostile nesting: read as far as the bound, then `unknown`, never a crash
+        inner = {"ephemeralMessage": {"message": inner}}
+    assert evolution.message_content(inner).message_type == "unknown"
+
+
+def test_the_readers_raw_types_fit_the_payload_and_vocabulary_is_one() -> None:
+    from shared.sources.messages import MESSAGE_TYPES
+
+    assert len(set(MESSAGE_TYPES)) == 14 and "unknown" in MESSAGE_TYPES
+    body = load("evolution", "text")
+    body["data"]["message"] = {"k" * 500: {}}
+    assert len(one(evolution.adapt, body)["raw_type"]) == 200
