@@ -13,6 +13,7 @@ One rule for every source, in two readings of the same digits:
 Brazilian mobiles always come out with 13 digits: one stored without its 9th digit
 (WhatsApp ids registered before 2016) gets it back, so the same person on a form and
 on WhatsApp is one lead; existing Brazilian keys (`5511999998888`) are unchanged.
+Likewise WhatsApp's Mexican mobile ids (`521` + 10 digits) lose the old mobile `1`.
 Foreign numbers are stored the same way, E.164 without '+' (`351912345678`).
 Group ids, broadcast lists, channels and `@lid` ids are never taken for phones.
 Both functions are total: they return digits or raise `InvalidPhone`, nothing else.
@@ -111,9 +112,10 @@ def _brazilian_international(digits: str) -> bool:
 
 def _parse(candidate: str, region: str | None) -> PhoneNumber | None:
     try:
-        return _restore_brazilian_ninth_digit(phonenumbers.parse(candidate, region))
+        number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None
+    return _drop_mexican_mobile_one(_restore_brazilian_ninth_digit(number))
 
 
 def _international(digits: str) -> PhoneNumber | None:
@@ -147,6 +149,14 @@ def _possible(number: PhoneNumber) -> bool:
 
 def _e164(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def _drop_mexican_mobile_one(number: PhoneNumber) -> PhoneNumber:
+    """`52 1 55 1234 5678` (WhatsApp's id for a Mexican mobile) becomes `52 55 1234 5678`, as dialled since 2019."""
+    national = str(number.national_number)
+    if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
+        return PhoneNumber(country_code=52, national_number=int(national[1:]))
+    return number
 
 
 def _restore_brazilian_ninth_digit(number: PhoneNumber) -> PhoneNumber:

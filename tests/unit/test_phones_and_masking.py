@@ -75,6 +75,17 @@ def test_providers_mean_international_even_where_digits_are_also_a_brazilian_num
     assert provider_phone("8222123456@s.whatsapp.net") == "8222123456"
 
 
+@pytest.mark.parametrize(("wa_id", "expected"), [
+    ("5215512345678", "525512345678"),  # WhatsApp's Mexican mobile ids keep the pre-2019 '1'
+    ("5491123456789", "5491123456789"),  # Argentina's mobile 9 is part of the international number
+    ("919876543210", "919876543210"), ("8613800138000", "8613800138000"), ("79161234567", "79161234567"),
+])
+def test_provider_id_formats_of_other_countries(wa_id: str, expected: str) -> None:
+    assert provider_phone(wa_id) == expected
+    assert provider_phone(f"{wa_id}@s.whatsapp.net") == expected
+    assert normalize_phone("+" + wa_id) == expected
+
+
 def test_a_provider_id_without_country_code_is_brazilian_only_where_that_is_what_it_is() -> None:
     assert provider_phone("11961234567") == "5511961234567"
     with pytest.raises(InvalidPhone):
