@@ -43,15 +43,20 @@ def phone_from_jid(jid: str) -> str:
     return provider_phone(jid)
 
 
-@lru_cache(maxsize=4096)
-def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
-    """E.164 digits for a phone as a person writes it; bare national numbers default to Brazil.
+def normalize_phone(raw: object, region: str = DEFAULT_REGION) -> str:
+    """E.164 digits for a phone as a person writes it; bare national numbers default to Brazil."""
+    return _normalize(_text(raw), region)
 
-    Cached: the same people write again and again, and a parse costs tens of microseconds.
-    """
-    text = _text(raw)
+
+def provider_phone(raw: object) -> str:
+    """E.164 digits for a sender id a WhatsApp provider sends: digits with their country code, or a JID."""
+    return _provider(_text(raw))
+
+
+@lru_cache(maxsize=4096)  # the same people write again and again, and a parse costs tens of microseconds
+def _normalize(text: str, region: str) -> str:
     if "@" in text:
-        return provider_phone(text)
+        return _provider(text)
     digits = _digits(text)
     if text.startswith("+"):
         return _pick(digits, [_international(digits)])
@@ -64,9 +69,7 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
 
 
 @lru_cache(maxsize=4096)
-def provider_phone(raw: str) -> str:
-    """E.164 digits for a sender id a WhatsApp provider sends: digits with their country code, or a JID."""
-    text = _text(raw)
+def _provider(text: str) -> str:
     if "@" in text:
         text = _jid_user(text)
     digits = _digits(text)
@@ -77,7 +80,7 @@ def provider_phone(raw: str) -> str:
 
 
 def _text(raw: object) -> str:
-    text = str(raw).strip() if raw is not None else ""
+    text = raw.strip() if isinstance(raw, str) else str(raw).strip() if isinstance(raw, int) else ""
     if len(text) > _MAX_TEXT:
         raise InvalidPhone(f"has {len(text)} characters; a phone has at most {_MAX_TEXT}")
     return text
@@ -93,7 +96,7 @@ def _jid_user(jid: str) -> str:
 
 
 def _digits(text: str) -> str:
-    digits = re.sub(r"\D", "", text)
+    digits = re.sub(r"[^0-9]", "", text)  # ASCII only: phonenumbers would read other scripts' digits differently
     if not digits:
         raise InvalidPhone("has no digits")
     if digits.startswith("00"):
@@ -133,14 +136,27 @@ def _national(digits: str, region: str) -> PhoneNumber | None:
 
 def _pick(digits: str, valid_first: list[PhoneNumber | None],
           possible_then: list[PhoneNumber | None] | None = None) -> str:
-    """The first reading that is a valid number, else the first that is a possible one."""
+    """The first reading that is a valid number, else the first that is a possible one.
+
+    Only a result that reads back as itself is taken (7 to 15 digits): it is what the
+    writers read from the envelope.
+    """
     for number in valid_first:
-        if number is not None and phonenumbers.is_valid_number(number):
+        if number is not None and phonenumbers.is_valid_number(number) and _fits(number):
             return _e164(number)
     for number in valid_first if possible_then is None else possible_then:
-        if number is not None and _possible(number):
+        if number is not None and _possible(number) and _fits(number):
             return _e164(number)
     raise InvalidPhone(f"{len(digits)} digits that are not a possible phone number in any country")
+
+
+def _fits(number: PhoneNumber) -> bool:
+    """The E.164 form has 7 to 15 digits and, read again with its '+', is this same possible number."""
+    e164 = _e164(number)
+    if not _MIN_DIGITS <= len(e164) <= _MAX_DIGITS:
+        return False
+    again = _parse("+" + e164, None)
+    return again is not None and _possible(again) and _e164(again) == e164
 
 
 def _possible(number: PhoneNumber) -> bool:

@@ -1,3 +1,5 @@
+import contextlib
+
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
@@ -155,3 +157,25 @@ def test_masking_hides_phones_and_emails_but_not_ids() -> None:
     masked = mask_text(text)
     assert "99999" not in masked and "joao@" not in masked
     assert "550e8400-e29b-41d4-a716-446655440000" in masked
+
+
+def test_the_helpers_are_total_over_hostile_text() -> None:
+    """Any text: E.164 ASCII digits back, or InvalidPhone — never another exception, never a hang."""
+    import random
+
+    rng = random.Random(18)
+    alphabet = "0123456789" * 4 + "+ -().:@#*٠١٢٣٤٥٦٧٨٩０１２ext;x" + "abc" + "\x00\n"
+    suffixes = ("", "@s.whatsapp.net", "@c.us", "@lid", "@g.us", ":3@s.whatsapp.net", "@broadcast", "@")
+    for _ in range(4000):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) + rng.choice(suffixes)
+        for helper in (normalize_phone, provider_phone):
+            try:
+                out = helper(raw)
+            except InvalidPhone:
+                continue
+            assert out.isascii() and out.isdigit() and len(out) <= 15, (raw, out)
+            assert normalize_phone("+" + out) == out, (raw, out)  # what is stored reads back as itself
+    for odd in (None, 5511977776666, 3.5, ["5511977776666"], {"phone": 1}, b"5511977776666", True):
+        for helper in (normalize_phone, provider_phone):
+            with contextlib.suppress(InvalidPhone):
+                helper(odd)
