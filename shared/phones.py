@@ -75,8 +75,10 @@ def _provider(text: str) -> str:
     digits = _digits(text)
     if digits.startswith("00") and not text.startswith("+"):
         digits = digits[2:]
-    national, international = _national(digits, DEFAULT_REGION), _international(digits)
-    return _pick(digits, [international, national], [international])
+    international = _international(digits)
+    if international is not None and phonenumbers.is_valid_number(international) and _fits(international):
+        return _e164(international)  # the usual case: no need to read the digits as Brazilian too
+    return _pick(digits, [international, _national(digits, DEFAULT_REGION)], [international])
 
 
 def _text(raw: object) -> str:
@@ -115,7 +117,7 @@ def _brazilian_international(digits: str) -> bool:
 
 def _parse(candidate: str, region: str | None) -> PhoneNumber | None:
     try:
-        number = phonenumbers.parse(candidate, region)
+        number = phonenumbers.parse(candidate, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:
         return None
     return _drop_mexican_mobile_one(_restore_brazilian_ninth_digit(number))
@@ -155,6 +157,8 @@ def _fits(number: PhoneNumber) -> bool:
     e164 = _e164(number)
     if not _MIN_DIGITS <= len(e164) <= _MAX_DIGITS:
         return False
+    if number.raw_input == "+" + e164:  # parsed from exactly these digits: reads back as itself
+        return True
     again = _parse("+" + e164, None)
     return again is not None and _possible(again) and _e164(again) == e164
 
