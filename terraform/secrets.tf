@@ -72,18 +72,20 @@ locals {
     local.module_secrets,
   )
 
+  # The functions that may read the providers' send credentials (one: reply_sender).
+  sender_secret_readers = [for name, fn in local.functions : name if try(fn.reads_sender_secrets, false)]
+
   # Every grant on those secrets, keyed "<secret key>|<identity or function>" (known at plan time).
   accessor = "roles/secretmanager.secretAccessor"
   secret_grants = merge(
     { for key, pair in local.tenant_secret_access : key => {
       secret = pair.secret, role = local.accessor, member = local.identity_member[pair.identity]
     } },
-    { for name in keys(local.subscriber_functions) : "openai-api-key|${name}" => {
-      secret = "openai-api-key", role = local.accessor, member = local.function_member[name]
-    } if name == "assistant" },
-    { for name in keys(local.http_functions) : "events-api-key|${name}" => {
-      secret = "events-api-key", role = local.accessor, member = local.function_member[name]
-    } if name == "events" },
+    # What each function's topology entry says it reads (secret_names, mounted_secrets).
+    merge([for name, fn in local.functions : {
+      for secret in distinct(concat(values(try(fn.secret_names, {})), values(try(fn.mounted_secrets, {})))) :
+      "${secret}|${name}" => { secret = secret, role = local.accessor, member = local.function_member[name] }
+    }]...),
     { for identity in local.tenants_config_readers : "tenants-config|${identity}" => {
       secret = "tenants-config", role = local.accessor, member = local.identity_member[identity]
     } },
@@ -179,12 +181,13 @@ resource "google_secret_manager_secret" "sender" {
 }
 
 resource "google_secret_manager_secret_iam_member" "sender" {
-  for_each = { for id in var.sender_secret_ids : id => id if contains(keys(local.subscriber_functions), "reply_sender") }
+  # Keyed by secret id alone: the reader is reply_sender (reads_sender_secrets in the topology).
+  for_each = { for pair in setproduct(var.sender_secret_ids, local.sender_secret_readers) : pair[0] => pair[1] }
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.sender[each.key].secret_id
   role      = local.accessor
-  member    = local.function_member["reply_sender"]
+  member    = local.function_member[each.value]
 }
 
 # --- Events API key: Terraform writes its first version ----------------------------
