@@ -48,6 +48,7 @@ EXPECTED_FILES = {
     "sql.tf",
     "secrets.tf",
     "monitoring.tf",
+    "moved.tf",
     "outputs.tf",
 }
 
