@@ -57,7 +57,7 @@ def _edge_and_redrive(rows: list[Row], workdir: Path, log: object, requests: int
             rows.append(Row("edge", figure.name, f"{figure.rps:.0f} req/s, p50 {figure.p50_ms:.1f} ms, "
                             f"p99 {figure.p99_ms:.1f} ms", f"{floor.rps:.0f} req/s", ratio(figure.rps, floor.rps),
                             f"{figure.ok}/{figure.sent} accepted, 8 connections"))
-        moves = redrive.measure(stack)
+        moves = redrive.measure(stack, workdir)
         raw = moves[0]
         for move in moves:
             rows.append(Row("redrive", move.name, f"{move.per_second:.0f} msg/s", f"{raw.per_second:.0f} msg/s",
