@@ -9,6 +9,8 @@ through its ordinary endpoint setting (SECRET_MANAGER_ENDPOINT, ...), never a te
   stand-in checks the bearer token: one the OAuth stand-in issued, or a JWT self-signed
   with the key (what GAPIC clients send for service accounts).
 - `SecretManagerStandIn`: `projects/*/secrets/*/versions/*:access` and `:addVersion`.
+- `LoggingStandIn`: `entries:list` for the filters `ctower trace` writes (correlation ids and a time
+  window), paged; anything else is refused, so a changed filter shape fails the test.
 """
 
 from __future__ import annotations
@@ -251,6 +253,58 @@ class SecretManagerStandIn(StandIn):
                      "state": "ENABLED", "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+_LOG_FILTER = re.compile(r'^jsonPayload\.correlation_id=(?:"(?P<one>[^"]+)"|\((?P<many>"[^"]+"(?: OR "[^"]+")*)\))'
+                         r'(?: AND timestamp>="(?P<since>[^"]+)")?(?: AND timestamp<="(?P<until>[^"]+)")?$')
+
+
+class LoggingStandIn(StandIn):
+    """Cloud Logging v2 `POST /v2/entries:list` over the entries given to `ingest` (as Cloud Run would)."""
+
+    def __init__(self, credentials: Credentials, project: str) -> None:
+        self.project = project
+        self.entries: list[dict[str, Any]] = []
+        super().__init__(credentials)
+
+    def ingest(self, line: str, service: str, timestamp: str) -> None:
+        """One stdout line of a function, as Cloud Logging stores a structured (JSON) line."""
+        payload = json.loads(line)
+        self.entries.append({
+            "logName": f"projects/{self.project}/logs/run.googleapis.com%2Fstdout",
+            "resource": {"type": "cloud_run_revision", "labels": {"service_name": service,
+                                                                   "project_id": self.project}},
+            "timestamp": timestamp, "receiveTimestamp": timestamp, "severity": payload.get("severity", "DEFAULT"),
+            "insertId": secrets.token_hex(8), "jsonPayload": payload})
+
+    def list_calls(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path == "/v2/entries:list"]
+
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+              headers: dict[str, str]) -> tuple[int, Any]:
+        principal = self.credentials.principal(headers.get("authorization"))
+        self.record(method, path, principal, body)
+        if principal is None:
+            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        if (method, path) != ("POST", "/v2/entries:list"):
+            return _error(404, "NOT_FOUND", f"no route {method} {path}")
+        request = body or {}
+        if request.get("resourceNames") != [f"projects/{self.project}"]:
+            return _error(403, "PERMISSION_DENIED", f"resourceNames {request.get('resourceNames')}")
+        m = _LOG_FILTER.match(request.get("filter", ""))
+        if m is None:
+            return _error(400, "INVALID_ARGUMENT", f"filter not understood here: {request.get('filter')!r}")
+        ids = {m["one"]} if m["one"] else {x.strip('"') for x in m["many"].split(" OR ")}
+        chosen = [e for e in self.entries if e["jsonPayload"].get("correlation_id") in ids
+                  and (not m["since"] or e["timestamp"] >= m["since"])
+                  and (not m["until"] or e["timestamp"] <= m["until"])]
+        chosen.sort(key=lambda e: e["timestamp"], reverse=request.get("orderBy") == "timestamp desc")
+        start = int(request.get("pageToken") or 0)
+        size = int(request.get("pageSize") or 50)
+        page: dict[str, Any] = {"entries": chosen[start:start + size]}
+        if start + size < len(chosen):
+            page["nextPageToken"] = str(start + size)
+        return 200, page
+
+
 class GoogleStandIns:
     """The credentials, the OAuth endpoint and the API stand-ins a test needs, with the env that points at them."""
 
@@ -260,12 +314,14 @@ class GoogleStandIns:
         self.oauth = OAuthStandIn(self.credentials)
         self.key_file = self.credentials.key_file(directory, f"{self.oauth.url}/token")
         self.secret_manager = SecretManagerStandIn(self.credentials, project)
+        self.logging = LoggingStandIn(self.credentials, project)
 
     def env(self) -> dict[str, str]:
         """What a process needs to reach these stand-ins through the clients' ordinary settings."""
         return {"GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file), "GOOGLE_CLOUD_PROJECT": self.project,
-                "SECRET_MANAGER_ENDPOINT": self.secret_manager.url}
+                "SECRET_MANAGER_ENDPOINT": self.secret_manager.url, "CLOUD_LOGGING_ENDPOINT": self.logging.url}
 
     def close(self) -> None:
+        self.logging.close()
         self.secret_manager.close()
         self.oauth.close()
