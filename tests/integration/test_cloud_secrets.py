@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import main
+from ops.standins.google import GoogleStandIns
 from ops.tenants import read_config
 from shared.db import Database
 from shared.secrets import MIN_REFRESH_SECONDS, SecretStore, SecretUnavailable
@@ -24,7 +25,6 @@ from shared.tenants import TenantDirectory, parse_config
 from shared.verification import with_secret
 from tests.cloud_function import ServedFunction, serve_function
 from tests.conftest import RunningStack, wait_for
-from tests.gcp_standins import GoogleStandIns
 from tests.http import post
 
 pytestmark = pytest.mark.integration

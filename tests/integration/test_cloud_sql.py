@@ -11,79 +11,36 @@ import datetime
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
+from ops.standins.cloud import WRITER_DB_USER, LocalCloud, grant_iam_user
+from ops.standins.google import SERVICE_ACCOUNT
 from shared.config import load_settings
 from shared.db import Database, reset_connector
 from shared.envelope import build_envelope
 from shared.payloads import LeadCreated
 from shared.writers import writer_for
 from shared.writers.ledger import Result, process
-from tests.cloudsql_standin import Instance, InstanceCA, SqlAdminStandIn, TlsFront
 from tests.conftest import query
-from tests.gcp_standins import SERVICE_ACCOUNT, GoogleStandIns
 
 pytestmark = pytest.mark.integration
-IAM_USER = SERVICE_ACCOUNT.removesuffix(".gserviceaccount.com")  # what Terraform sets as DB_USER
-
-
-@dataclass
-class CloudSql:
-    google: GoogleStandIns
-    admin: SqlAdminStandIn
-    instance: Instance
-    front: TlsFront
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        """The writers' database env as Terraform sets it (db_env), pointed at the stand-ins."""
-        return {**self.google.env(), "CLOUD_SQL_ADMIN_ENDPOINT": self.admin.url,
-                "CLOUD_SQL_INSTANCE": self.instance.connection_name, "DB_NAME": self.db_name,
-                "DB_USER": IAM_USER, "DB_IAM_AUTH": "true", "DB_POOL_SIZE": "2", **overrides}
-
-    db_name: str = ""
-
-
-def grant_iam_user(database: Database, user: str) -> None:
-    """What `terraform output db_bootstrap_command` does for the writers' IAM user."""
-    with database.transaction() as cur:
-        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE ROLE "{user}" LOGIN')
-        cur.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{user}"')
-        cur.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{user}"')
-
-
-def start_cloud_sql(directory: Path, project: str, database_url: str) -> CloudSql:
-    google = GoogleStandIns(directory, project)
-    admin = SqlAdminStandIn(google.credentials)
-    instance = Instance(project=project, region="southamerica-east1", name="ct-main", ca=InstanceCA("ct-main"))
-    front = TlsFront(instance, database_url)
-    admin.add(instance)
-    return CloudSql(google, admin, instance, front, db_name=urlparse(database_url).path.lstrip("/"))
-
-
-def stop_cloud_sql(cloud: CloudSql) -> None:
-    cloud.front.stop()
-    cloud.admin.close()
-    cloud.google.close()
+IAM_USER = WRITER_DB_USER  # what Terraform sets as DB_USER
 
 
 @pytest.fixture
 def cloud_sql(tmp_path: Path, database_url: str, database: Database,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudSql]:
-    cloud = start_cloud_sql(tmp_path, f"ct-sql-{uuid.uuid4().hex[:6]}", database_url)
-    grant_iam_user(database, IAM_USER)
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCloud]:
+    cloud = LocalCloud.start(tmp_path, f"ct-sql-{uuid.uuid4().hex[:6]}", database_url)
+    grant_iam_user(database)
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    for key, value in cloud.env().items():
+    for key, value in {**cloud.stand_in_env(), **cloud.values()}.items():
         monkeypatch.setenv(key, value)
     reset_connector()
     yield cloud
     reset_connector()
-    stop_cloud_sql(cloud)
+    cloud.close()
 
 
 def pool(size: int = 2) -> Database:
@@ -99,7 +56,7 @@ def write(db: Database, phone: str) -> Result:
     return process(db, envelope, f"m-{phone}", writer_for(envelope.event_type))
 
 
-def test_the_writers_pool_writes_through_the_connector_as_the_iam_user(cloud_sql: CloudSql,
+def test_the_writers_pool_writes_through_the_connector_as_the_iam_user(cloud_sql: LocalCloud,
                                                                         clean_db: Database) -> None:
     db = pool()
     try:
@@ -115,7 +72,7 @@ def test_the_writers_pool_writes_through_the_connector_as_the_iam_user(cloud_sql
 
 
 def test_the_full_service_account_email_is_shortened_as_cloud_sql_names_iam_users(
-        cloud_sql: CloudSql, monkeypatch: pytest.MonkeyPatch) -> None:
+        cloud_sql: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_USER", SERVICE_ACCOUNT)  # the connector strips .gserviceaccount.com for Postgres
     db = pool()
     try:
@@ -124,7 +81,7 @@ def test_the_full_service_account_email_is_shortened_as_cloud_sql_names_iam_user
         db.close()
 
 
-def test_a_user_other_than_the_tokens_is_refused(cloud_sql: CloudSql, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_user_other_than_the_tokens_is_refused(cloud_sql: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_USER", "someone-else@ct-standin.iam")
     db = pool()
     try:
@@ -134,7 +91,7 @@ def test_a_user_other_than_the_tokens_is_refused(cloud_sql: CloudSql, monkeypatc
         db.close()
 
 
-def test_without_iam_auth_no_login_token_is_sent(cloud_sql: CloudSql, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_iam_auth_no_login_token_is_sent(cloud_sql: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_IAM_AUTH", "false")
     monkeypatch.setenv("DB_USER", "postgres")
     db = pool()
@@ -145,7 +102,7 @@ def test_without_iam_auth_no_login_token_is_sent(cloud_sql: CloudSql, monkeypatc
     assert [i.iam_user for i in cloud_sql.instance.issued] == [None]
 
 
-def test_private_ip_is_used_only_when_asked(cloud_sql: CloudSql, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_private_ip_is_used_only_when_asked(cloud_sql: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     cloud_sql.instance.private_ip, cloud_sql.instance.front = cloud_sql.front.ip, None  # a private-IP-only instance
     db = pool()
     try:
@@ -161,7 +118,7 @@ def test_private_ip_is_used_only_when_asked(cloud_sql: CloudSql, monkeypatch: py
         db.close()
 
 
-def test_connections_cut_by_the_front_are_replaced_before_the_next_write(cloud_sql: CloudSql,
+def test_connections_cut_by_the_front_are_replaced_before_the_next_write(cloud_sql: LocalCloud,
                                                                          clean_db: Database) -> None:
     db = pool(size=2)
     try:
@@ -178,7 +135,7 @@ def test_connections_cut_by_the_front_are_replaced_before_the_next_write(cloud_s
     assert len(query(clean_db, "SELECT id FROM leads")) == 3
 
 
-def test_an_outage_fails_the_write_and_the_pool_recovers_when_the_instance_is_back(cloud_sql: CloudSql,
+def test_an_outage_fails_the_write_and_the_pool_recovers_when_the_instance_is_back(cloud_sql: LocalCloud,
                                                                                    clean_db: Database) -> None:
     db = pool(size=1)
     try:
@@ -192,7 +149,7 @@ def test_an_outage_fails_the_write_and_the_pool_recovers_when_the_instance_is_ba
         db.close()
 
 
-def test_a_certificate_near_expiry_is_renewed_on_the_next_connect(cloud_sql: CloudSql) -> None:
+def test_a_certificate_near_expiry_is_renewed_on_the_next_connect(cloud_sql: LocalCloud) -> None:
     # The connector renews a certificate within 4 minutes of its expiry (lazy refresh, as configured).
     cloud_sql.admin.cert_lifetime = datetime.timedelta(minutes=4, seconds=3)
     db = pool(size=1)

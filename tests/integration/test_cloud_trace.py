@@ -18,13 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import main
+from ops.standins.google import GoogleStandIns
 from shared.db import Database
 from shared.envelope import build_envelope
 from shared.log import JsonFormatter, log_context
 from shared.payloads import LeadCreated
 from shared.writers import writer_for
 from shared.writers.ledger import process
-from tests.gcp_standins import GoogleStandIns
 
 pytestmark = pytest.mark.integration
 

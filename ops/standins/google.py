@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
-from bench.loopback import JsonHandler, serve, stop
+from ops.loopback import JsonHandler, serve, stop
 
 SERVICE_ACCOUNT = "ct-writer@ct-standin.iam.gserviceaccount.com"
 
@@ -65,7 +65,7 @@ class Credentials:
 
     def issue(self, assertion: str, lifetime: int) -> tuple[str, str]:
         """Exchange a signed JWT assertion (RFC 7523) for an access token; raises ValueError if it is not ours."""
-        claims = jwt.decode(assertion, certs=self.public_pem, verify=True, audience=None)
+        claims = jwt.decode(assertion, certs=self.public_pem, verify=True, audience=None)  # type: ignore[no-untyped-call]
         if claims.get("iss") != self.email:
             raise ValueError(f"assertion issued by {claims.get('iss')}, not {self.email}")
         token = "ya29.standin-" + secrets.token_urlsafe(24)
@@ -86,7 +86,7 @@ class Credentials:
                 return None
             return email
         try:  # a self-signed JWT (GAPIC clients with a service-account key)
-            claims = jwt.decode(token, certs=self.public_pem, verify=True, audience=None)
+            claims = jwt.decode(token, certs=self.public_pem, verify=True, audience=None)  # type: ignore[no-untyped-call]
         except ValueError:
             return None
         return str(claims["iss"]) if claims.get("iss") == self.email else None

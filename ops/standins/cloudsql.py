@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from ops.standins.google import Credentials, StandIn, _error
 from shared.db import connect_kwargs
-from tests.gcp_standins import Credentials, StandIn, _error
 
 ADMIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.admin"
 LOGIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.login"
