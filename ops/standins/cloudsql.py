@@ -97,6 +97,8 @@ _EPHEMERAL = re.compile(r"^/sql/v1beta4/projects/(?P<project>[^/]+)/instances/(?
 class SqlAdminStandIn(StandIn):
     """The SQL Admin API calls of the connector, for the instances registered with `add`."""
 
+    scope = ADMIN_SCOPE
+
     def __init__(self, credentials: Credentials) -> None:
         self.instances: dict[tuple[str, str], Instance] = {}
         self.cert_lifetime = datetime.timedelta(hours=1)
@@ -108,12 +110,7 @@ class SqlAdminStandIn(StandIn):
     def certificates_issued(self) -> int:
         return sum(1 for r in self.requests if r.path.endswith(":generateEphemeralCert"))
 
-    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-              headers: dict[str, str]) -> tuple[int, Any]:
-        principal = self.credentials.principal(headers.get("authorization"), scope=ADMIN_SCOPE)
-        self.record(method, path, principal, body)
-        if principal is None:
-            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         m = _SETTINGS.match(path) if method == "GET" else _EPHEMERAL.match(path) if method == "POST" else None
         instance = self.instances.get((m["project"], m["instance"])) if m else None
         if instance is None:

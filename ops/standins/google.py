@@ -139,8 +139,18 @@ class StandIn:
         with self._lock:
             self.requests.append(Recorded(method, path, principal, body))
 
+    scope: str | None = None  # the OAuth scope every call needs (None: any token of ours)
+
     def route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
               headers: dict[str, str]) -> tuple[int, Any]:
+        """Record the call; 401 without a valid bearer token, as Google APIs answer; else `answer`."""
+        principal = self.credentials.principal(headers.get("authorization"), scope=self.scope)
+        self.record(method, path, principal, body)
+        if principal is None:
+            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        return self.answer(method, path, body)
+
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -204,12 +214,7 @@ class SecretManagerStandIn(StandIn):
     def accesses(self, name: str) -> int:
         return sum(1 for r in self.requests if r.method == "GET" and f"/secrets/{name}/" in r.path)
 
-    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-              headers: dict[str, str]) -> tuple[int, Any]:
-        principal = self.credentials.principal(headers.get("authorization"))
-        self.record(method, path, principal, body)
-        if principal is None:
-            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if method == "GET" and (m := _ACCESS.match(path)):
             return self._access(m["project"], m["secret"], m["version"])
         if method == "POST" and (m := _ADD.match(path)):
@@ -278,12 +283,7 @@ class LoggingStandIn(StandIn):
     def list_calls(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == "/v2/entries:list"]
 
-    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-              headers: dict[str, str]) -> tuple[int, Any]:
-        principal = self.credentials.principal(headers.get("authorization"))
-        self.record(method, path, principal, body)
-        if principal is None:
-            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if (method, path) != ("POST", "/v2/entries:list"):
             return _error(404, "NOT_FOUND", f"no route {method} {path}")
         request = body or {}

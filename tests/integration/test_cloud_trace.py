@@ -47,6 +47,15 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def write_lead(db: Database, phone: str) -> str:
+    """A lead_created event written by the ledger and the leads writer; returns its correlation id."""
+    cid = str(uuid.uuid4())
+    envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone=phone, name="Log"),
+                              tenant="default", source="test", correlation_id=cid, source_id=cid)
+    process(db, envelope, f"m-{cid}", writer_for("lead_created"))
+    return cid
+
+
 def ctower_trace(google: GoogleStandIns, database_url: str, *args: str) -> dict[str, object]:
     env: dict[str, str | None] = {**google.env(), "PUBSUB_EMULATOR_HOST": None}
     result = CliRunner().invoke(main, ["trace", *args, "--project", google.project, "--database-url", database_url,
@@ -57,10 +66,7 @@ def ctower_trace(google: GoogleStandIns, database_url: str, *args: str) -> dict[
 
 def test_trace_shows_the_requests_log_lines_in_its_window(google: GoogleStandIns, database_url: str,
                                                           clean_db: Database) -> None:
-    cid = str(uuid.uuid4())
-    envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone="11960001111", name="Log"),
-                              tenant="default", source="test", correlation_id=cid, source_id=cid)
-    process(clean_db, envelope, "m-log", writer_for("lead_created"))
+    cid = write_lead(clean_db, "11960001111")
     now = datetime.now(UTC)
     for i in range(130):  # more than a page
         google.logging.ingest(log_line(cid, "leads", f"step {i} for 11960001111"), "ct-leads",
@@ -87,10 +93,7 @@ def test_trace_shows_the_requests_log_lines_in_its_window(google: GoogleStandIns
 
 def test_trace_still_answers_when_the_logs_cannot_be_read(google: GoogleStandIns, database_url: str,
                                                           clean_db: Database) -> None:
-    cid = str(uuid.uuid4())
-    envelope = build_envelope(event_type="lead_created", payload=LeadCreated(phone="11960002222", name="Log"),
-                              tenant="default", source="test", correlation_id=cid, source_id=cid)
-    process(clean_db, envelope, "m-log-2", writer_for("lead_created"))
+    cid = write_lead(clean_db, "11960002222")
     google.logging.project = "someone-elses-project"  # our project's logs are not readable: 403
     found = ctower_trace(google, database_url, cid)
     assert found["logs"] == [] and "Cloud Logging not read" in str(found["logs_problem"])
