@@ -178,3 +178,17 @@ def test_the_embedded_postgres_path_also_drops_a_terminated_connection(database_
         assert query(db, "SELECT pg_backend_pid() AS pid")[0]["pid"] != pid  # a new connection, no error
     finally:
         db.close()
+
+
+def test_a_long_idle_connection_is_proved_with_one_round_trip_and_kept(database_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.db.IDLE_PING_SECONDS", 0.0)
+    db = Database.for_url(database_url, size=1)
+    try:
+        pid = query(db, "SELECT pg_backend_pid() AS pid")[0]["pid"]
+        with db.connection() as conn:
+            before = conn._ct_released
+        assert query(db, "SELECT pg_backend_pid() AS pid")[0]["pid"] == pid  # pinged, alive, reused
+        assert before > 0
+    finally:
+        db.close()
