@@ -15,12 +15,12 @@ import os
 import sys
 from typing import Any
 
-from ops.cloudenv import FUNCTION_EXTRA_ENV_KEYS, function_env
+from ops.cloudenv import function_env
 from ops.stack import DB_NAME, DEFAULT_EVENTS_API_KEY, ROOT, Stack, StackError, local_dir, port_for, port_open
 from shared.db import Database
 from shared.migrations import migrate
 
-EVENTS_API_KEY_SECRET = "events-api-key"  # noqa: S105 - a secret NAME (terraform/secrets.tf, no name_prefix)
+NAME_PREFIX = "ct-"  # Terraform's default name_prefix: secret ids are ct-<topology secret>
 # Read by the cloud configuration only through the stand-ins; kept out of the functions' environment.
 _LOCAL_ONLY = ("DATABASE_URL", "TENANTS_FILE", "OPENAI_API_KEY", "EVENTS_API_KEY", "SECRETS_BACKEND")
 
@@ -75,8 +75,9 @@ class CloudLocal:
         directory = local_dir() / "cloud"
         directory.mkdir(parents=True, exist_ok=True)
         self.cloud = LocalCloud.start(directory, self.stack.project, database_url)
-        events_key = os.environ.get("EVENTS_API_KEY", DEFAULT_EVENTS_API_KEY)
-        self.cloud.google.secret_manager.create(EVENTS_API_KEY_SECRET, events_key)
+        values = {"events-api-key": os.environ.get("EVENTS_API_KEY", DEFAULT_EVENTS_API_KEY)}
+        for name in sorted({s for fn in self.stack.topology.functions.values() for s in fn.secrets}):
+            self.cloud.google.secret_manager.create(NAME_PREFIX + name, values.get(name))  # others: empty
         for key, value in self.cloud.stand_in_env().items():  # ctower in this process publishes through them
             os.environ[key] = value
         db = Database.for_url(database_url, size=1)
@@ -93,10 +94,12 @@ class CloudLocal:
         assert self.cloud is not None
         for key in _LOCAL_ONLY:  # the functions inherit this process's environment: nothing local may leak
             os.environ.pop(key, None)
-        optional = {key: os.environ[key] for keys in FUNCTION_EXTRA_ENV_KEYS.values() for key in keys
-                    if os.environ.get(key)}
-        values = self.cloud.values(**{"ASSISTANT_ENABLED": "false", **optional,
-                                      "EVENTS_API_KEY": self.cloud.google.secret_manager.latest(EVENTS_API_KEY_SECRET)})
+        functions = self.stack.topology.functions.values()
+        settings = {key: os.environ[key] for fn in functions for key in fn.env if os.environ.get(key)}
+        names = {key: NAME_PREFIX + secret for fn in functions for key, secret in fn.secret_names.items()}
+        mounted = {key: self.cloud.google.secret_manager.latest(NAME_PREFIX + secret)  # as Cloud Run mounts it
+                   for fn in functions for key, secret in fn.mounted_secrets.items()}
+        values = self.cloud.values(**{"ASSISTANT_ENABLED": "false", **settings, **names, **mounted})
         stand_ins = {**self.cloud.stand_in_env(), "PUBSUB_EMULATOR_HOST": self.stack.emulator_host or "",
                      "PYTHONUNBUFFERED": "1", "THREADS": os.environ.get("THREADS", "8")}
         for fn in self.stack.topology.functions.values():
