@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev test test-unit test-integration plan-offline lint fmt clean bench soak
+.PHONY: help venv dev cloud-local test test-unit test-integration plan-offline lint fmt clean bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ venv: $(STAMP) ## Create .venv and install everything (done by the other targets
 
 dev: $(STAMP) ## Run the whole system locally: emulator, Postgres, functions (Ctrl-C stops)
 	$(VENV)/bin/ctower dev
+
+cloud-local: $(STAMP) ## The local stack in production configuration: Terraform's env, Secret Manager and Cloud SQL stood in
+	$(VENV)/bin/ctower dev --cloud
 
 test: $(STAMP) lint ## Lint, types, and the whole test suite (unit, integration, e2e)
 	$(PY) -m pytest -q

@@ -21,6 +21,7 @@ import click
 from pydantic import ValidationError
 
 from shared.db import Cursor, Database, rows_as_dicts
+from shared.secrets import secret_manager_client
 from shared.tenants import CHANNELS, DEFAULT_SECRET, SourceSettings, TenantsConfig, render_config
 
 DEFAULT_TENANT = "default"
@@ -128,14 +129,20 @@ def publish(config: TenantsConfig, target: str) -> str:
 
 
 def _publish_secret(name: str, text: str) -> str:
-    from google.cloud import secretmanager
+    """A new version of secret `name` (created by Terraform); the edge reads `latest` within TENANTS_TTL_SECONDS."""
+    from google.api_core import exceptions
 
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
     if not project:
         raise click.ClickException("set GOOGLE_CLOUD_PROJECT to publish to Secret Manager")
-    client = secretmanager.SecretManagerServiceClient()
-    version = client.add_secret_version(request={"parent": f"projects/{project}/secrets/{name}",
-                                                 "payload": {"data": text.encode("utf-8")}})
+    client = secret_manager_client()
+    try:
+        version = client.add_secret_version(request={"parent": f"projects/{project}/secrets/{name}",
+                                                     "payload": {"data": text.encode("utf-8")}}, timeout=30)
+    except exceptions.GoogleAPICallError as exc:
+        raise click.ClickException(f"could not add a version to secret {name} in project {project} "
+                                   f"({type(exc).__name__}: {exc.message}); it is created by Terraform, and "
+                                   "you need roles/secretmanager.secretVersionAdder on it") from exc
     return str(version.name)
 
 
