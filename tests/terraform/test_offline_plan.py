@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ops.cloudenv import function_env
 from shared.topology import load_topology
 from tools.tfplan.config_scan import used_types
 from tools.tfplan.run import REPO, SCHEMA_DIR, OfflineTerraform, planned_resources
@@ -119,6 +120,10 @@ def test_each_function_gets_the_settings_its_topology_entry_declares(plans: dict
         mounted = {m["key"]: m["secret"] for m in config["secret_environment_variables"]}
         assert set(mounted) == set(fn.mounted_secrets), name
         assert ("DB_IAM_AUTH" in env) == (fn.trigger == "pubsub"), name
+        # The environment the cloud-mode tests and `make cloud-local` start each function with
+        # (ops.cloudenv) is exactly this one: every key it needs is planned, and it adds none.
+        planned = {key: str(value) for key, value in env.items()} | dict.fromkeys(mounted, "(mounted secret)")
+        assert function_env(name, planned) == {k: v for k, v in planned.items() if v}, name
 
 
 def test_alert_thresholds_are_the_ones_the_runbook_promises(plans: dict[str, dict[str, Any]]) -> None:
