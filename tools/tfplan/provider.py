@@ -127,19 +127,18 @@ class Provider:
         # Nothing exists outside the state here, so a refresh finds what the state says.
         return self.pb.ReadResource.Response(new_state=request.current_state, private=request.private)
 
+    def _filled(self, kind: str, type_name: str, value: Any, fill: values.Fill) -> Any:
+        """The value decoded, each attribute passed through `fill` along the type's schema, encoded again."""
+        block = self.kinds[kind][type_name]["block"]
+        return self._dynamic(values.fill_unset(block, values.decode(value.msgpack), fill))
+
     def PlanResourceChange(self, request: Any, context: Any) -> Any:
-        block = self.kinds["resource"][request.type_name]["block"]
-        proposed = values.decode(request.proposed_new_state.msgpack)
-        planned = values.fill_unset(block, proposed, values.plan_fill)
-        return self.pb.PlanResourceChange.Response(planned_state=self._dynamic(planned),
-                                                   planned_private=request.prior_private)
+        planned = self._filled("resource", request.type_name, request.proposed_new_state, values.plan_fill)
+        return self.pb.PlanResourceChange.Response(planned_state=planned, planned_private=request.prior_private)
 
     def ApplyResourceChange(self, request: Any, context: Any) -> Any:
-        block = self.kinds["resource"][request.type_name]["block"]
-        planned = values.decode(request.planned_state.msgpack)
-        new_state = values.fill_unset(block, planned, values.known_fill)
-        return self.pb.ApplyResourceChange.Response(new_state=self._dynamic(new_state),
-                                                    private=request.planned_private)
+        new_state = self._filled("resource", request.type_name, request.planned_state, values.known_fill)
+        return self.pb.ApplyResourceChange.Response(new_state=new_state, private=request.planned_private)
 
     def ImportResourceState(self, request: Any, context: Any) -> Any:
         pb = self.pb
@@ -149,14 +148,12 @@ class Provider:
 
     # --- data sources and ephemeral resources --------------------------------------------
     def ReadDataSource(self, request: Any, context: Any) -> Any:
-        block = self.kinds["data"][request.type_name]["block"]
-        state = values.fill_unset(block, values.decode(request.config.msgpack), values.known_fill)
-        return self.pb.ReadDataSource.Response(state=self._dynamic(state))
+        state = self._filled("data", request.type_name, request.config, values.known_fill)
+        return self.pb.ReadDataSource.Response(state=state)
 
     def OpenEphemeralResource(self, request: Any, context: Any) -> Any:
-        block = self.kinds["ephemeral"][request.type_name]["block"]
-        result = values.fill_unset(block, values.decode(request.config.msgpack), values.known_fill)
-        return self.pb.OpenEphemeralResource.Response(result=self._dynamic(result))
+        result = self._filled("ephemeral", request.type_name, request.config, values.known_fill)
+        return self.pb.OpenEphemeralResource.Response(result=result)
 
     def CloseEphemeralResource(self, request: Any, context: Any) -> Any:
         return self.pb.CloseEphemeralResource.Response()
