@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
 from shared.payloads import MessageReceived
+from shared.sources import statuses
 from shared.sources.messages import envelope_for, epoch, sender_phone
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
@@ -89,7 +90,7 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         require_known_id(settings.ids, [webhook.instance], "instance")
     event = _event_name(webhook.event)
     if event == "messages.update":
-        return Ignored("delivery status (messages.update), not a message")
+        return statuses.evolution(inbound, webhook.data)
     if event != "messages.upsert":
         return Ignored(f"event {webhook.event} is not an incoming message")
     data = _Data.model_validate(webhook.data)

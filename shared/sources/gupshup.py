@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
 from shared.payloads import MessageReceived
-from shared.sources import meta_cloud
+from shared.sources import meta_cloud, statuses
 from shared.sources.messages import envelope_for, epoch, sender_phone, text_or_none, validate_part
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
@@ -63,6 +63,8 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     callback = _Callback.model_validate(inbound.body)
     if settings is not None:
         require_known_id(settings.ids, [callback.app], "app")
+    if callback.type == "message-event":
+        return statuses.gupshup(inbound)
     if callback.type != "message":
         return Ignored(f"{callback.type} is not an incoming message")
     message = validate_part(_Message, callback.payload, "payload.")

@@ -17,6 +17,7 @@ from shared.edge import Ignored, Inbound, Outcome
 from shared.envelope import Envelope
 from shared.payloads import MessageReceived
 from shared.sources.messages import envelope_for, epoch, sender_phone, text_or_none, validate_part
+from shared.sources.statuses import cloud_api as status_envelopes
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
@@ -140,6 +141,8 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
                 )))
         if envelopes:
             return envelopes
-        return Ignored(f"{statuses} delivery status(es), no message" if statuses else "no message in the webhook")
+        if statuses:
+            return status_envelopes(provider, inbound, (v for _, v, _ in _values(inbound.body)))
+        return Ignored("no message in the webhook")
 
     return adapt

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
 from shared.payloads import MessageReceived
+from shared.sources import statuses
 from shared.sources.messages import envelope_for, epoch, sender_phone, text_or_none
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
@@ -72,6 +73,8 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     callback = _Callback.model_validate(inbound.body)
     if settings is not None:
         require_known_id(settings.ids, [callback.instanceId], "instanceId")
+    if callback.type == "MessageStatusCallback":
+        return statuses.zapi(inbound)
     if callback.type != "ReceivedCallback":
         return Ignored(f"{callback.type} is not an incoming message")
     if callback.fromMe:
