@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared import outbox
+from shared import limits, outbox
 from shared.db import Cursor, Database
 from shared.envelope import Envelope
 from shared.log import get_logger, log_context
@@ -47,6 +47,21 @@ def provider_send(tenant: str) -> Send:
     return send
 
 
+def provider_pace(db: Database, tenant: str) -> Callable[[ReplyRequested], None]:
+    """Wait for the sending number's next slot (tenant_limits.sends_per_minute_per_number)."""
+    from shared.assistant.config import get_tenant
+
+    settings = get_tenant(tenant).settings.senders
+
+    def pace(reply: ReplyRequested) -> None:
+        waited = limits.pace(db, settings.sender_number(reply.provider),
+                             limits.limits_for(db, tenant).sends_per_minute_per_number)
+        if waited:
+            log.info("paced: waited %.1fs for the sending number's next slot", waited)
+
+    return pace
+
+
 def run(cloud_event: Any) -> ledger.Result | str:
     """Entry for the deployed function: the instance's settings, logging and pool."""
     from shared.config import get_settings
@@ -66,7 +81,9 @@ def run(cloud_event: Any) -> ledger.Result | str:
             if envelope.event_type not in load_topology().subscribed_event_types(FUNCTION):
                 log.error("event type not handled by this function", extra={"event_status": "failed"})
                 raise PoisonMessage(f"{FUNCTION} does not handle {envelope.event_type}")
-            return handle(envelope, pushed.message_id, db=get_database(), send=provider_send(envelope.tenant))
+            db = get_database()
+            return handle(envelope, pushed.message_id, db=db, send=provider_send(envelope.tenant),
+                          pace=provider_pace(db, envelope.tenant))
 
 
 def handle(envelope: Envelope, message_id: str | None, *, db: Database, send: Send,
@@ -88,9 +105,9 @@ def handle(envelope: Envelope, message_id: str | None, *, db: Database, send: Se
         raise error
     provider_message_id, how = slot.provider_message_id, slot.how
     if slot.action == "send":
-        if pace is not None:
-            pace(reply)
         try:
+            if pace is not None:
+                pace(reply)  # PacingBusy (a SendError, nothing sent): the row goes back to pending
             provider_message_id = send(reply, slot.callback_ref).provider_message_id
         except SendError as exc:
             outbox.send_failed(db, envelope, exc, maybe_sent=exc.maybe_sent)

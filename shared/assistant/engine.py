@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from shared.assistant.config import TenantAssistant
@@ -34,12 +35,12 @@ class Decision:
 
 
 def decide(config: TenantAssistant, history: list[Turn], known_facts: dict[str, Any], model: LanguageModel,
-           reserve_call: Callable[[], bool]) -> Decision:
+           reserve_call: Callable[[], bool], waited: timedelta | None = None) -> Decision:
     if asks_for_person(pending_lead_texts(history), config.settings.handoff_phrases):
         return Decision("handoff", config.handoff)
     if not reserve_call():
         return Decision("over_budget", config.fallback)
-    completion = model.complete(build_messages(config, history, known_facts), output_model(config.settings),
+    completion = model.complete(build_messages(config, history, known_facts, waited), output_model(config.settings),
                                 config.settings)
     reply, note = safe_reply(completion.answer.reply, config)
     return Decision("answer", reply, completion.answer, completion.tokens, note)

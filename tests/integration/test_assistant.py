@@ -232,21 +232,44 @@ def test_a_seller_writing_in_the_conversation_hands_it_to_people(assistant: Assi
     assert len(assistant.providers.sent_to(phone)) == 1
 
 
-def test_openai_down_gives_one_fallback_then_one_real_answer_after_recovery(assistant: AssistantStack) -> None:
+def test_openai_down_longer_than_the_old_retry_budget_gives_one_fallback_then_one_answer_to_everything(
+        assistant: AssistantStack) -> None:
     phone = new_phone()
     assistant.openai.down = True
-    text = "vocês instalam em Guarulhos?"
-    accepted = inbound(assistant, phone, text)
+    first = "vocês instalam em Guarulhos?"
+    accepted = inbound(assistant, phone, first)
     assert sends(assistant, phone, 1)[0].text == DEFAULT.fallback
-    wait_for(lambda: len(calls_with(assistant, text)) >= 2, timeout=30)  # Pub/Sub retried the turn
-    assert len(assistant.providers.sent_to(phone)) == 1  # the fallback went once, not on every retry
+    # Past the 5 deliveries that dead-lettered the turn before: its subscription has its own budget now.
+    wait_for(lambda: len(calls_with(assistant, first)) >= 7, timeout=90, interval=1)
+    assert finished_turn_or_pending(assistant, accepted["event_id"])["status"] == "pending"
+    second = "e fazem piso vinílico de 30 m²?"
+    again = inbound(assistant, phone, second)  # the lead writes again while the model is still down
+    wait_for(lambda: len(calls_with(assistant, second)) >= 2, timeout=60, interval=1)
+    assert len(assistant.providers.sent_to(phone)) == 1  # no second "we'll answer in a moment"
+    assert finished_turn(assistant, accepted["event_id"])["status"] == "superseded"
+    usage = query(assistant.db, "SELECT calls FROM assistant_usage WHERE tenant_id = 'default'")
     assistant.openai.down = False
-    sent = sends(assistant, phone, 2, timeout=40)
-    assert sent[1].text == f"Resposta a: {text}"
-    done = finished_turn(assistant, accepted["event_id"])
-    assert done["status"] == "answered" and done["fallback_sent_at"] is not None and done["attempts"] >= 3
+
+    sent = sends(assistant, phone, 2, timeout=60)
+    assert sent[1].text == f"Resposta a: {second}"
+    done = finished_turn(assistant, again["event_id"])
+    assert done["status"] == "answered" and done["attempts"] >= 3
+    answered = calls_with(assistant, second)[-1].body["messages"]
+    contents = [m["content"] for m in answered]
+    assert first in contents and DEFAULT.fallback in contents and second in contents  # one answer to everything
+    assert answered[-1]["role"] == "system" and "desculpas pela demora" in answered[-1]["content"]
+    # The failed calls were given back: the outage did not spend the day's budget.
+    assert query(assistant.db, "SELECT calls FROM assistant_usage WHERE tenant_id = 'default'")[0]["calls"] <= (
+        usage[0]["calls"] if usage else 0) + 1
     time.sleep(3)
     assert len(assistant.providers.sent_to(phone)) == 2
+    letters = ctower(assistant, "dlq", "show", "--type", "message_received", "--correlation-id",
+                     accepted["correlation_id"], "--json")
+    assert json.loads(letters.stdout) == [], letters.stdout + letters.stderr  # nothing dead-lettered
+
+
+def finished_turn_or_pending(env: AssistantStack, event_id: str) -> dict[str, Any]:
+    return dict(wait_for(lambda: turn(env, event_id), timeout=10))
 
 
 def ctower(env: AssistantStack, *args: str) -> subprocess.CompletedProcess[str]:

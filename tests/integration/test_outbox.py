@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ops.localdb import ensure_database
+from ops.trace import trace
 from shared import replies
 from shared.db import Database
 from shared.envelope import Envelope, build_envelope
@@ -270,6 +271,10 @@ def test_each_provider_sends_through_its_stand_in_and_its_statuses_move_the_mess
                        {"status": "sent", "applied": False}]
     callback(db, *status_webhook(provider, message_id, "read", 1_763_640_300))  # a repeated callback: written once
     assert len(query(db, "SELECT id FROM message_statuses WHERE provider_message_id = %s", message_id)) == 3
+    steps = [(step["what"], step["detail"]) for step in trace(db, reply.correlation_id).timeline()]
+    assert ("reply read", f"{provider} {message_id} attempts 1") in steps
+    assert [what for what, _ in steps if what.startswith("delivery")] == ["delivery read", "delivery delivered",
+                                                                           "delivery sent"]
 
 
 @pytest.mark.parametrize("provider", ["meta", "360dialog", "gupshup", "evolution"])
