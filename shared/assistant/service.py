@@ -25,9 +25,9 @@ from typing import Any
 from uuid import UUID
 
 from shared import limits
-from shared.assistant import budget, facts, handoff, turns
+from shared.assistant import budget, catalog, facts, handoff, turns
 from shared.assistant.config import TenantAssistant, get_tenant
-from shared.assistant.context import Context, load
+from shared.assistant.context import Context, lead_texts, load
 from shared.assistant.engine import Decision, decide
 from shared.assistant.llm import LanguageModel, ModelUnavailable
 from shared.db import Database
@@ -127,10 +127,11 @@ def handle(envelope: Envelope, *, db: Database, publisher: EnvelopePublisher, mo
     daily = budget.effective(config.settings.daily_budget, tenant_limits.assistant_calls_per_day,
                              tenant_limits.assistant_tokens_per_day)
     since = turns.waiting_since_fallback(db, envelope.tenant, ctx.conversation_id)
+    products = catalog.search_db(db, envelope.tenant, lead_texts(ctx.history), config.settings.catalog_products)
     try:
         decision = decide(config, ctx.history, ctx.known_facts, model,
                           reserve_call=lambda: budget.reserve_call(db, envelope.tenant, daily),
-                          waited=datetime.now(UTC) - since if since else None)
+                          waited=datetime.now(UTC) - since if since else None, products=products)
     except ModelUnavailable as exc:
         budget.release_call(db, envelope.tenant)
         turns.record_error(db, envelope, exc)
@@ -178,7 +179,8 @@ def _deliver(envelope: Envelope, message: MessageReceived, ctx: Context, config:
                            to="human", reason=reason, correlation_id=envelope.correlation_id,
                            event_id=envelope.event_id,
                            detail=decision.answer.intent if decision.answer else None)
-    detail = " ".join(filter(None, [decision.answer.intent if decision.answer else None, decision.guard_note]))
+    used = f"produtos: {', '.join(p.sku for p in decision.products)}" if decision.products else None
+    detail = " ".join(filter(None, [decision.answer.intent if decision.answer else None, decision.guard_note, used]))
     turns.finish(db, envelope, "handoff" if decision.kind == "handoff" else "answered", detail=detail or None,
                  conversation_id=ctx.conversation_id, lead_id=ctx.lead_id, reply_event_id=reply_id,
                  tokens=decision.tokens)

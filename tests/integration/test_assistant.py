@@ -272,6 +272,31 @@ def finished_turn_or_pending(env: AssistantStack, event_id: str) -> dict[str, An
     return dict(wait_for(lambda: turn(env, event_id), timeout=10))
 
 
+def test_a_tenant_over_its_message_limit_keeps_every_event_but_gets_no_answer_and_the_alert_counts_it(
+        assistant: AssistantStack) -> None:
+    phone = new_phone()
+    with assistant.db.transaction() as cur:
+        cur.execute("INSERT INTO tenant_limits (tenant_id, messages_per_minute) VALUES ('default', 1)")
+    try:
+        accepted = [inbound(assistant, phone, t) for t in ("oi", "quero um orçamento de piso")]
+        assert finished_turn(assistant, accepted[-1]["event_id"])["status"] == "over_limit"
+        assert finished_turn(assistant, accepted[0]["event_id"])["status"] == "superseded"
+        stored = query(assistant.db, "SELECT event_id FROM messages WHERE sender_phone = %s", phone)
+        assert sorted(r["event_id"] for r in stored) == sorted(a["event_id"] for a in accepted)  # nothing lost
+        processed = query(assistant.db, "SELECT event_id FROM events WHERE status = 'processed' "
+                          "AND event_id = ANY(%s::text[])", [a["event_id"] for a in accepted])
+        assert len(processed) == 2
+        alert_lines = [json.loads(line.split("] ", 1)[1]) for line in assistant.stack.log().splitlines()
+                       if '"event_status": "over_limit"' in line and accepted[-1]["event_id"] in line]
+        assert [(e["event_status"], e["function"], e["severity"]) for e in alert_lines] == [
+            ("over_limit", "assistant", "WARNING")]
+        time.sleep(2)
+        assert assistant.providers.sent_to(phone) == []
+    finally:
+        with assistant.db.transaction() as cur:
+            cur.execute("DELETE FROM tenant_limits WHERE tenant_id = 'default'")
+
+
 def ctower(env: AssistantStack, *args: str) -> subprocess.CompletedProcess[str]:
     """The operators' CLI against this module's stack (its emulator, project and database)."""
     cli_env = {**os.environ, "PUBSUB_EMULATOR_HOST": env.stack.description["pubsub_emulator_host"],
