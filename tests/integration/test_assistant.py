@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from shared.db import Database
 from shared.migrations import migrate
 from tests.conftest import ROOT, RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import post
+from tests.integration.test_catalog import catalog_csv
 from tests.seeds import EVENTS_AUTH
 from tests.standins import OpenAIStandIn, ProviderStandIn
 
@@ -52,7 +54,12 @@ def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
     if "casa" in said or "apartamento" in said:
         facts["project_type"] = "residencial"
     complaint = "reclamação" in lead[-1]
-    return {"reply": f"Resposta a: {lead[-1]}", "lead_facts": facts,
+    reply = f"Resposta a: {lead[-1]}"
+    products = [line for line in messages[0]["content"].splitlines() if line.startswith("- [")]
+    if "quanto custa" in lead[-1] and products:  # quote the first product shown, as the catalog gives it
+        name, price = re.findall(r"\] (.+?): (R\$ [\d.,]+)", products[0])[0]
+        reply = f"O {name} sai por {price} o m²."
+    return {"reply": reply, "lead_facts": facts,
             "intent": "reclamacao" if complaint else "orcamento", "handoff": complaint}
 
 
@@ -295,6 +302,34 @@ def test_a_tenant_over_its_message_limit_keeps_every_event_but_gets_no_answer_an
     finally:
         with assistant.db.transaction() as cur:
             cur.execute("DELETE FROM tenant_limits WHERE tenant_id = 'default'")
+
+
+def test_the_assistant_is_shown_the_catalog_products_that_match_and_may_quote_their_prices(
+        assistant: AssistantStack, tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text(catalog_csv(1000), encoding="utf-8")
+    imported = ctower(assistant, "catalog", "import", "--tenant", "default", str(path), "--json")
+    assert imported.returncode == 0 and json.loads(imported.stdout)["imported"] == 1000, imported.stderr
+    try:
+        phone = new_phone()
+        text = "piso vinílico para sala de 40m²"
+        accepted = inbound(assistant, phone, text)
+        sends(assistant, phone, 1)
+        (call,) = calls_with(assistant, text)
+        system = call.body["messages"][0]["content"]
+        shown = [line for line in system.splitlines() if line.startswith("- [SKU-")]
+        assert len(shown) == DEFAULT.settings.catalog_products
+        assert all("Piso Vinílico Click" in line and "R$" in line for line in shown)
+        assert "Porcelanato" not in system and "Rodapé" not in system
+        assert "produtos: SKU-" in finished_turn(assistant, accepted["event_id"])["detail"]
+
+        inbound(assistant, phone, "quanto custa o metro?")
+        quoted = sends(assistant, phone, 2)[1].text
+        price = re.findall(r"R\$ [\d.,]+", shown[0])[0]
+        assert quoted.endswith(f"sai por {price} o m².")  # a catalog price passes the money guardrail
+    finally:
+        with assistant.db.transaction() as cur:
+            cur.execute("DELETE FROM products WHERE tenant_id = 'default'")
 
 
 def ctower(env: AssistantStack, *args: str) -> subprocess.CompletedProcess[str]:
