@@ -6,6 +6,8 @@ One stack for the module (its own database), started with the stand-ins' URLs.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -34,6 +36,9 @@ from tests.standins import OpenAIStandIn, ProviderStandIn
 pytestmark = pytest.mark.integration
 
 EVOLUTION_KEY = "evo-" + uuid.uuid4().hex
+META_APP_SECRET = "app-" + uuid.uuid4().hex
+KEYS = {"evolution": EVOLUTION_KEY, "zapi": "zapi-" + uuid.uuid4().hex, "meta": "meta-" + uuid.uuid4().hex,
+        "360dialog": "d360-" + uuid.uuid4().hex, "gupshup": "gs-" + uuid.uuid4().hex}
 DEFAULT = load_tenant("default")
 SETTLE = 1.0
 
@@ -75,13 +80,18 @@ class AssistantStack:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[AssistantStack]:
     openai = OpenAIStandIn(model)
-    providers = ProviderStandIn({"evolution": EVOLUTION_KEY})
+    providers = ProviderStandIn(KEYS)
     url = ensure_database(pg_server_url, f"ct_assistant_{uuid.uuid4().hex[:8]}")
     db = Database.for_url(url, size=4)
     migrate(db)
     extra = {"OPENAI_BASE_URL": f"{openai.url}/v1", "OPENAI_API_KEY": "sk-stand-in",
              "EVOLUTION_API_URL": providers.url, "CT_DEFAULT_EVOLUTION_API_KEY": EVOLUTION_KEY,
-             "ASSISTANT_SETTLE_SECONDS": str(SETTLE)}
+             "ZAPI_API_URL": providers.url, "CT_DEFAULT_ZAPI_INSTANCE_TOKEN": KEYS["zapi"],
+             "CT_DEFAULT_ZAPI_CLIENT_TOKEN": "client-" + uuid.uuid4().hex,
+             "META_GRAPH_BASE_URL": providers.url, "CT_DEFAULT_META_ACCESS_TOKEN": KEYS["meta"],
+             "DIALOG360_API_URL": providers.url, "CT_DEFAULT_360DIALOG_API_KEY": KEYS["360dialog"],
+             "GUPSHUP_API_URL": providers.url, "CT_DEFAULT_GUPSHUP_API_KEY": KEYS["gupshup"],
+             "CT_DEFAULT_META_APP_SECRET": META_APP_SECRET, "ASSISTANT_SETTLE_SECONDS": str(SETTLE)}
     stack = start_stack(tmp_path_factory.mktemp("assistant-stack"), url, extra)
     try:
         yield AssistantStack(stack, db, url, openai, providers)
@@ -330,6 +340,94 @@ def test_the_assistant_is_shown_the_catalog_products_that_match_and_may_quote_th
     finally:
         with assistant.db.transaction() as cur:
             cur.execute("DELETE FROM products WHERE tenant_id = 'default'")
+
+
+def provider_inbound(provider: str, phone: str, message_id: str, text: str) -> dict[str, Any]:
+    """A lead's text message as each provider's webhook carries it."""
+    now = int(time.time())
+    if provider == "evolution":
+        return {"event": "messages.upsert", "data": {"key": {"remoteJid": f"{phone}@s.whatsapp.net", "fromMe": False,
+                                                             "id": message_id},
+                                                     "message": {"conversation": text}, "messageType": "conversation"}}
+    if provider == "zapi":
+        return {"type": "ReceivedCallback", "instanceId": "3C7A1B2D9E4F5A6B7C8D9E0F1A2B3C4D", "messageId": message_id,
+                "phone": phone, "fromMe": False, "momment": now * 1000, "senderName": "Lead", "text": {"message": text}}
+    if provider == "gupshup":
+        return {"app": "PisosExemplo", "timestamp": now * 1000, "version": 2, "type": "message",
+                "payload": {"id": message_id, "source": phone, "type": "text", "payload": {"text": text},
+                            "sender": {"phone": phone, "name": "Lead"}}}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": "Lead"}, "wa_id": phone}],
+        "messages": [{"from": phone, "id": message_id, "timestamp": str(now), "type": "text",
+                      "text": {"body": text}}]}}]}]}
+
+
+def provider_status(provider: str, phone: str, message_id: str, word: str) -> dict[str, Any]:
+    """The provider's delivery-status webhook for a message the business sent."""
+    now = int(time.time())
+    if provider == "evolution":
+        return {"event": "messages.update", "data": {"keyId": message_id, "remoteJid": f"{phone}@s.whatsapp.net",
+                                                     "fromMe": True, "status": {"delivered": "DELIVERY_ACK",
+                                                                                "read": "READ"}[word]}}
+    if provider == "zapi":
+        return {"type": "MessageStatusCallback", "instanceId": "3C7A1B2D9E4F5A6B7C8D9E0F1A2B3C4D", "ids": [message_id],
+                "status": {"delivered": "RECEIVED", "read": "READ"}[word], "momment": now * 1000, "phone": phone}
+    if provider == "gupshup":
+        return {"app": "PisosExemplo", "timestamp": now * 1000, "version": 2, "type": "message-event",
+                "payload": {"id": message_id, "gsId": message_id, "type": word, "destination": phone,
+                            "payload": {"ts": now}}}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922"},
+        "statuses": [{"id": message_id, "status": word, "timestamp": str(now), "recipient_id": phone}]}}]}]}
+
+
+def webhook(env: AssistantStack, provider: str, body: dict[str, Any]) -> Any:
+    """POST a provider's webhook to the tenant's URL; Meta's signed with the app secret, as Meta does."""
+    raw = json.dumps(body).encode()
+    headers = {}
+    if provider == "meta":
+        digest = hmac.new(META_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        headers["X-Hub-Signature-256"] = f"sha256={digest}"
+    response = post(env.stack.url("whatsapp") + f"/webhook/whatsapp/default/{provider}", raw=raw, headers=headers)
+    assert response.status == 202, response.text
+    return response
+
+
+@pytest.fixture(scope="module")
+def every_provider(env: AssistantStack) -> AssistantStack:
+    """The default tenant takes WhatsApp from all five providers (open, as the local default is)."""
+    from ops.tenants import publish, read_config, set_source
+    from shared.tenants import SourceSettings
+
+    for source in ("zapi", "360dialog", "gupshup"):
+        set_source(env.db, "default", "whatsapp", source, SourceSettings())
+    set_source(env.db, "default", "whatsapp", "meta", SourceSettings(secret="ct-default-meta-app-secret"))
+    with env.db.transaction() as cur:
+        publish(read_config(cur), str(Path(env.stack.env["CT_LOCAL_DIR"]) / "tenants.json"))
+    return env
+
+
+@pytest.mark.parametrize("provider", ["evolution", "zapi", "meta", "360dialog", "gupshup"])
+def test_each_provider_answers_through_its_own_sender_and_its_statuses_move_the_reply(
+        every_provider: AssistantStack, assistant: AssistantStack, provider: str) -> None:
+    phone = new_phone()
+    text = f"oi, escrevo pelo {provider}"
+    webhook(assistant, provider, provider_inbound(provider, phone, f"IN{uuid.uuid4().hex[:16].upper()}", text))
+    (sent,) = sends(assistant, phone, 1)
+    assert (sent.provider, sent.text) == (provider, f"Resposta a: {text}")
+    reply = wait_for(lambda: query(assistant.db, "SELECT * FROM outbound_messages WHERE phone = %s "
+                                   "AND status = 'sent'", phone))[0]
+    for word in ("read", "delivered"):  # out of order: the late `delivered` must not undo `read`
+        assert webhook(assistant, provider,
+                       provider_status(provider, phone, reply["provider_message_id"], word)).json()["event_id"]
+    wait_for(lambda: len(query(assistant.db, "SELECT id FROM message_statuses WHERE provider_message_id = %s",
+                               reply["provider_message_id"])) == 2)
+    row = query(assistant.db, "SELECT * FROM outbound_messages WHERE reply_event_id = %s", reply["reply_event_id"])[0]
+    assert row["status"] == "read" and row["delivered_at"] and row["read_at"]
+    traced = ctower(assistant, "trace", reply["correlation_id"], "--json")
+    steps = [step["what"] for step in json.loads(traced.stdout)["timeline"]]
+    assert "reply read" in steps and "delivery read" in steps and "delivery delivered" in steps
 
 
 def ctower(env: AssistantStack, *args: str) -> subprocess.CompletedProcess[str]:
