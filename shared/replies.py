@@ -16,14 +16,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared import limits, outbox
+from shared import limits, outbox, subscriber
 from shared.db import Cursor, Database
 from shared.envelope import Envelope
-from shared.log import get_logger, log_context
+from shared.log import get_logger
 from shared.payloads import ReplyRequested
 from shared.senders import SendError, SentMessage, send_text
-from shared.subscriber import PoisonMessage, decode
-from shared.topology import load_topology
 from shared.writers import ledger
 
 log = get_logger(__name__)
@@ -62,32 +60,21 @@ def provider_pace(db: Database, tenant: str) -> Callable[[ReplyRequested], None]
     return pace
 
 
-def run(cloud_event: Any) -> ledger.Result | str:
-    """Entry for the deployed function: the instance's settings, logging and pool."""
-    from shared.config import get_settings
-    from shared.db import get_database
-    from shared.log import configure_logging
+def run(cloud_event: Any) -> ledger.Result:
+    """Entry for the deployed function: the shared subscriber entry, with this module's send in place of a writer."""
+    return subscriber.run(cloud_event, function=FUNCTION, processor=_processor)
 
-    configure_logging(get_settings().log_level)
-    with log_context(function=FUNCTION):
-        try:
-            pushed = decode(cloud_event)
-        except PoisonMessage:
-            log.exception("undecodable message; it will be dead-lettered", extra={"event_status": "failed"})
-            raise
-        envelope = pushed.envelope
-        with log_context(correlation_id=envelope.correlation_id, event_id=envelope.event_id,
-                         event_type=envelope.event_type, tenant=envelope.tenant, message_id=pushed.message_id):
-            if envelope.event_type not in load_topology().subscribed_event_types(FUNCTION):
-                log.error("event type not handled by this function", extra={"event_status": "failed"})
-                raise PoisonMessage(f"{FUNCTION} does not handle {envelope.event_type}")
-            db = get_database()
-            return handle(envelope, pushed.message_id, db=db, send=provider_send(envelope.tenant),
-                          pace=provider_pace(db, envelope.tenant))
+
+def _processor(db: Database) -> subscriber.Process:
+    def process(envelope: Envelope, message_id: str | None) -> ledger.Result:
+        return handle(envelope, message_id, db=db, send=provider_send(envelope.tenant),
+                      pace=provider_pace(db, envelope.tenant))
+
+    return process
 
 
 def handle(envelope: Envelope, message_id: str | None, *, db: Database, send: Send,
-           pace: Callable[[ReplyRequested], None] | None = None) -> ledger.Result | str:
+           pace: Callable[[ReplyRequested], None] | None = None) -> ledger.Result:
     """Send one reply at most once; returns the ledger's result, raises to be retried."""
     reply = envelope.typed_payload()
     assert isinstance(reply, ReplyRequested)
