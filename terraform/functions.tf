@@ -44,7 +44,7 @@ locals {
     # Secret values come from Secret Manager, read at run time and cached.
     SECRETS_BACKEND = "secretmanager"
     # The tenants document published by `ctower tenants`.
-    TENANTS_SECRET = google_secret_manager_secret.tenants_config.secret_id
+    TENANTS_SECRET = google_secret_manager_secret.this["tenants-config"].secret_id
   }
 
   db_env = {
@@ -64,7 +64,7 @@ locals {
   # - reply_sender: provider base URLs (shared/senders/config.py).
   function_extra_env = {
     assistant = {
-      OPENAI_API_KEY_SECRET = google_secret_manager_secret.openai_api_key.secret_id
+      OPENAI_API_KEY_SECRET = google_secret_manager_secret.this["openai-api-key"].secret_id
       OPENAI_BASE_URL       = var.openai_base_url
       ASSISTANT_ENABLED     = tostring(var.assistant_enabled)
     }
@@ -93,7 +93,7 @@ locals {
   # instances without a deploy.
   function_secret_env = {
     for name, fn in local.functions : name => (
-      name == "events" ? { EVENTS_API_KEY = google_secret_manager_secret.events_api_key.secret_id } : {}
+      name == "events" ? { EVENTS_API_KEY = google_secret_manager_secret.this["events-api-key"].secret_id } : {}
     )
   }
 }
@@ -148,7 +148,7 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -251,10 +251,10 @@ resource "google_cloudfunctions2_function" "fn" {
   }
 
   depends_on = [
-    google_project_service.apis,
+    time_sleep.api_propagation,
     google_project_iam_member.build,
-    google_secret_manager_secret_iam_member.events_api_key,
+    google_secret_manager_secret_iam_member.this,
     google_secret_manager_secret_version.events_api_key,
-    google_secret_manager_secret_iam_member.tenants_config_reader,
+    time_sleep.iam_propagation,
   ]
 }
