@@ -98,9 +98,11 @@ def handle(envelope: Envelope, message_id: str | None, *, db: Database, send: Se
             provider_message_id = send(reply, slot.callback_ref).provider_message_id
         except SendError as exc:
             outbox.send_failed(db, envelope, exc, maybe_sent=exc.maybe_sent)
-            ledger.record_failure(db, envelope, message_id, exc)
+            attempts = ledger.record_failure(db, envelope, message_id, exc)
+            # Like the ledger's: the failed-events metric counts `failed` once per event, not per retry.
             log.error("send failed%s; Pub/Sub will retry: %s", " (outcome unknown)" if exc.maybe_sent else "", exc,
-                      extra={"event_status": "failed", "error_type": "SendError"})
+                      extra={"event_status": "failed_again" if attempts and attempts > 1 else "failed",
+                             "error_type": type(exc).__name__})
             raise
     elif how:
         log.warning("an earlier send went out (%s); recorded, not sent again", how,

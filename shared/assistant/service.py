@@ -85,8 +85,12 @@ def run(cloud_event: Any) -> str:
             try:
                 outcome = handle(envelope, db=get_database(), publisher=get_publisher(), model=get_model())
             except Exception as exc:
+                # `failed` once per turn (the failed-events metric), `failed_again` on its retries: an
+                # outage of hours is up to 100 deliveries of the same turn.
+                again = (turns.attempts(get_database(), envelope) or 1) > 1
                 log.error("turn not finished; Pub/Sub will retry: %s", exc,
-                          extra={"event_status": "failed", "error_type": type(exc).__name__})
+                          extra={"event_status": "failed_again" if again else "failed",
+                                 "error_type": type(exc).__name__})
                 raise
             # event_status "over_limit" on this line is what the tenant-limit alert metric counts.
             level = logging.WARNING if outcome.startswith("over_") else logging.INFO

@@ -85,6 +85,18 @@ def release_fallback(db: Database, envelope: Envelope) -> None:
                     (envelope.tenant, envelope.event_id))
 
 
+def attempts(db: Database, envelope: Envelope) -> int | None:
+    """How many deliveries of this inbound message the assistant has begun; None when unknown."""
+    try:
+        with db.transaction() as cur:
+            cur.execute("SELECT attempts FROM assistant_turns WHERE tenant_id = %s AND inbound_event_id = %s",
+                        (envelope.tenant, envelope.event_id))
+            row = cur.fetchone()
+            return int(row[0]) if row else None
+    except Exception:
+        return None
+
+
 def record_error(db: Database, envelope: Envelope, error: BaseException) -> None:
     """Best effort, like the ledger's: the caller raises the original error anyway."""
     try:

@@ -283,6 +283,10 @@ def test_openai_down_longer_than_the_old_retry_budget_gives_one_fallback_then_on
     letters = ctower(assistant, "dlq", "show", "--type", "message_received", "--correlation-id",
                      accepted["correlation_id"], "--json")
     assert json.loads(letters.stdout) == [], letters.stdout + letters.stderr  # nothing dead-lettered
+    lines = [line for line in assistant.stack.log().splitlines()
+             if line.startswith("[assistant]") and accepted["event_id"] in line and "turn not finished" in line]
+    statuses = [json.loads(line.split("] ", 1)[1])["event_status"] for line in lines]
+    assert statuses[0] == "failed" and set(statuses[1:]) == {"failed_again"}  # the failed metric counts it once
 
 
 def finished_turn_or_pending(env: AssistantStack, event_id: str) -> dict[str, Any]:

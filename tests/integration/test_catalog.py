@@ -82,3 +82,33 @@ def test_a_file_with_bad_rows_reports_each_by_line_and_imports_nothing(
     assert query(database, "SELECT count(*) AS n FROM products WHERE tenant_id = %s", tenant) == [{"n": 10}]
     unknown = ctower(database_url, "import", "--tenant", "nobody-here", str(good))
     assert unknown.returncode == 2 and "no tenant" in unknown.stderr
+
+
+def test_the_simulator_shows_which_catalog_products_it_used(
+        database: Database, database_url: str, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from ops.assistant import assistant
+    from shared.assistant.config import load_tenant
+    from tests.standins import OpenAIStandIn
+
+    path = tmp_path / "products.csv"
+    path.write_text(catalog_csv(50), encoding="utf-8")
+    assert ctower(database_url, "import", "--tenant", tenant, str(path)).returncode == 0
+    facts = dict.fromkeys(load_tenant("default").settings.lead_facts)
+    model = OpenAIStandIn(lambda messages: {"reply": "Temos sim!", "lead_facts": facts, "intent": "orcamento",
+                                            "handoff": False})
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{model.url}/v1")
+    monkeypatch.setattr("shared.assistant.llm._model", None)
+    try:
+        result = CliRunner().invoke(assistant, ["simulate", "--tenant", tenant, "--database-url", database_url],
+                                    input="tem porcelanato para a cozinha?\n")
+    finally:
+        model.close()
+    assert result.exit_code == 0, result.output
+    used = [line for line in result.output.splitlines() if line.startswith("- [SKU-")]
+    assert len(used) == 5 and all("Porcelanato" in line and "R$" in line for line in used)
+    assert "produtos do catálogo usados" in result.output
+    (call,) = model.calls()
+    assert used[0] in call.body["messages"][0]["content"]
