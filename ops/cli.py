@@ -102,6 +102,7 @@ from ops.commands_catalog import catalog  # noqa: E402
 from ops.commands_dlq import dlq  # noqa: E402
 from ops.commands_events import events  # noqa: E402
 from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
+from ops.commands_limits import limits  # noqa: E402
 from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
 
 main.add_command(dlq)
@@ -112,6 +113,7 @@ main.add_command(audit_command)
 main.add_command(tenants)
 main.add_command(assistant)
 main.add_command(catalog)
+main.add_command(limits)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -12,6 +15,7 @@ from shared.envelope import build_envelope
 from shared.payloads import MessageReceived
 from shared.writers import writer_for
 from shared.writers.ledger import process
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +66,25 @@ def test_sends_are_paced_per_number_and_a_long_queue_is_handed_back_to_pub_sub(d
     with pytest.raises(limits.PacingBusy) as busy:
         limits.pace(database, slow, 1, waits.append)  # a minute's wait: longer than a push may hold
     assert busy.value.maybe_sent is False
+
+
+def test_an_operator_reads_and_sets_a_tenants_limits_with_ctower(database: Database, database_url: str,
+                                                                  tenant: str) -> None:
+    def ctower(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ops.cli", "limits", *args, "--database-url", database_url,
+                               "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    shown = ctower("show", "--tenant", tenant)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"tenant": tenant, "messages_per_minute": 500, "new_leads_per_day": 2000,
+                                        "assistant_calls_per_day": None, "assistant_tokens_per_day": None,
+                                        "sends_per_minute_per_number": 30, "over": None}
+    assert ctower("set", "--tenant", tenant, "--messages-per-minute", "1").returncode == 0
+    changed = ctower("set", "--tenant", tenant, "--sends-per-minute-per-number", "12")
+    assert json.loads(changed.stdout)["messages_per_minute"] == 1  # the earlier change is kept
+    assert limits.limits_for(database, tenant) == limits.Limits(1, 2000, None, None, 12)
+    for phone in ("5511977770001", "5511977770002"):
+        message_from(database, tenant, phone)
+    assert json.loads(ctower("show", "--tenant", tenant).stdout)["over"] == "messages_per_minute 2/1"
+    assert ctower("set", "--tenant", tenant).returncode == 2  # nothing to set
+    assert ctower("set", "--tenant", "nobody-here", "--new-leads-per-day", "5").returncode == 2
