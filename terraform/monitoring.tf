@@ -230,35 +230,6 @@ resource "google_monitoring_alert_policy" "this" {
   depends_on = [time_sleep.failed_events_metric]
 }
 
-moved {
-  from = google_monitoring_alert_policy.function_5xx_rate
-  to   = google_monitoring_alert_policy.this["function-5xx-rate"]
-}
-moved {
-  from = google_monitoring_alert_policy.subscriber_failure_rate
-  to   = google_monitoring_alert_policy.this["subscriber-failure-rate"]
-}
-moved {
-  from = google_monitoring_alert_policy.dead_letter_messages
-  to   = google_monitoring_alert_policy.this["dead-letter-messages"]
-}
-moved {
-  from = google_monitoring_alert_policy.oldest_unacked_message_age
-  to   = google_monitoring_alert_policy.this["oldest-unacked-message-age"]
-}
-moved {
-  from = google_monitoring_alert_policy.cloudsql_cpu
-  to   = google_monitoring_alert_policy.this["cloudsql-cpu"]
-}
-moved {
-  from = google_monitoring_alert_policy.cloudsql_connections
-  to   = google_monitoring_alert_policy.this["cloudsql-connections"]
-}
-moved {
-  from = google_monitoring_alert_policy.failed_events
-  to   = google_monitoring_alert_policy.this["failed-events"]
-}
-
 # --- Dashboard -------------------------------------------------------------------
 
 locals {

@@ -72,18 +72,20 @@ locals {
     local.module_secrets,
   )
 
+  # The functions that may read the providers' send credentials (one: reply_sender).
+  sender_secret_readers = [for name, fn in local.functions : name if try(fn.reads_sender_secrets, false)]
+
   # Every grant on those secrets, keyed "<secret key>|<identity or function>" (known at plan time).
   accessor = "roles/secretmanager.secretAccessor"
   secret_grants = merge(
     { for key, pair in local.tenant_secret_access : key => {
       secret = pair.secret, role = local.accessor, member = local.identity_member[pair.identity]
     } },
-    { for name in keys(local.subscriber_functions) : "openai-api-key|${name}" => {
-      secret = "openai-api-key", role = local.accessor, member = local.function_member[name]
-    } if name == "assistant" },
-    { for name in keys(local.http_functions) : "events-api-key|${name}" => {
-      secret = "events-api-key", role = local.accessor, member = local.function_member[name]
-    } if name == "events" },
+    # What each function's topology entry says it reads (secret_names, mounted_secrets).
+    merge([for name, fn in local.functions : {
+      for secret in distinct(concat(values(try(fn.secret_names, {})), values(try(fn.mounted_secrets, {})))) :
+      "${secret}|${name}" => { secret = secret, role = local.accessor, member = local.function_member[name] }
+    }]...),
     { for identity in local.tenants_config_readers : "tenants-config|${identity}" => {
       secret = "tenants-config", role = local.accessor, member = local.identity_member[identity]
     } },
@@ -179,12 +181,13 @@ resource "google_secret_manager_secret" "sender" {
 }
 
 resource "google_secret_manager_secret_iam_member" "sender" {
-  for_each = { for id in var.sender_secret_ids : id => id if contains(keys(local.subscriber_functions), "reply_sender") }
+  # Keyed by secret id alone: the reader is reply_sender (reads_sender_secrets in the topology).
+  for_each = { for pair in setproduct(var.sender_secret_ids, local.sender_secret_readers) : pair[0] => pair[1] }
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.sender[each.key].secret_id
   role      = local.accessor
-  member    = local.function_member["reply_sender"]
+  member    = local.function_member[each.value]
 }
 
 # --- Events API key: Terraform writes its first version ----------------------------
@@ -205,89 +208,4 @@ resource "google_secret_manager_secret_version" "events_api_key" {
   secret_data_wo_version = var.events_api_key_generation
   # A key rotated by hand must not be destroyed by a later apply.
   deletion_policy = "ABANDON"
-}
-
-# --- State written before the secrets were one resource follows them -------------------
-
-moved {
-  from = google_secret_manager_secret.tenant
-  to   = google_secret_manager_secret.this
-}
-moved {
-  from = google_secret_manager_secret.openai_api_key
-  to   = google_secret_manager_secret.this["openai-api-key"]
-}
-moved {
-  from = google_secret_manager_secret.events_api_key
-  to   = google_secret_manager_secret.this["events-api-key"]
-}
-moved {
-  from = google_secret_manager_secret.tenants_config
-  to   = google_secret_manager_secret.this["tenants-config"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenant
-  to   = google_secret_manager_secret_iam_member.this
-}
-moved {
-  from = google_secret_manager_secret_iam_member.openai_api_key["assistant"]
-  to   = google_secret_manager_secret_iam_member.this["openai-api-key|assistant"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.events_api_key["events"]
-  to   = google_secret_manager_secret_iam_member.this["events-api-key|events"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_publisher
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|publisher"]
-}
-# The tenants document's readers were keyed by identity: one move per identity the topology
-# can give (a move whose source is not in the state does nothing).
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["edge/whatsapp"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|edge/whatsapp"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["edge/leads"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|edge/leads"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["edge/events"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|edge/events"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["edge/health"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|edge/health"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["writer"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|writer"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/leads_writer"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/leads_writer"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/conversations_writer"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/conversations_writer"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/pipeline_writer"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/pipeline_writer"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/obras_writer"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/obras_writer"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/leadgen_fetcher"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/leadgen_fetcher"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/assistant"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/assistant"]
-}
-moved {
-  from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/reply_sender"]
-  to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/reply_sender"]
 }

@@ -17,7 +17,7 @@ import pytest
 
 from shared.topology import load_topology
 from tools.tfplan.config_scan import used_types
-from tools.tfplan.run import REPO, SCHEMA_DIR, OfflineTerraform
+from tools.tfplan.run import REPO, SCHEMA_DIR, OfflineTerraform, planned_resources
 
 CASES = {
     "minimal": REPO / "tools" / "tfplan" / "cases" / "minimal.tfvars",
@@ -44,25 +44,6 @@ def plans(offline: OfflineTerraform) -> dict[str, dict[str, Any]]:
         step = offline.plan(var_file, out=f"{name}.tfplan")
         out[name] = {"step": step, "json": offline.show_json(f"{name}.tfplan") if step.ok else None}
     return out
-
-
-def planned_resources(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each planned resource's values, with what is known only after apply marked "(known after apply)"."""
-    def unknowns_marked(after: Any, unknown: Any) -> Any:
-        if unknown is True:
-            return "(known after apply)"
-        if isinstance(after, dict):
-            keys = set(after) | set(unknown if isinstance(unknown, dict) else {})
-            return {k: unknowns_marked(after.get(k), unknown.get(k) if isinstance(unknown, dict) else None)
-                    for k in keys}
-        if isinstance(after, list):
-            marks = unknown if isinstance(unknown, list) else []
-            return [unknowns_marked(v, marks[i] if i < len(marks) else None) for i, v in enumerate(after)]
-        return after
-
-    return [{"type": rc["type"], "address": rc["address"],
-             "values": unknowns_marked(rc["change"]["after"] or {}, rc["change"]["after_unknown"])}
-            for rc in plan["resource_changes"] if rc["mode"] == "managed"]
 
 
 # --- the schemas the provider serves --------------------------------------------------------------------
@@ -115,6 +96,29 @@ def test_every_event_type_gets_its_topics_push_subscriptions_and_dead_letters(
             assert values["dead_letter_policy"][0]["max_delivery_attempts"] >= 5
             assert values["retry_policy"], name
             assert values["push_config"][0]["oidc_token"], name
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_function_gets_the_settings_its_topology_entry_declares(plans: dict[str, dict[str, Any]],
+                                                                     case: str) -> None:
+    plan = plans[case]["json"]
+    assert plan is not None, "the plan failed"
+    variables = {name: v["value"] for name, v in plan["variables"].items()}
+    functions = {r["address"].split('"')[1]: r["values"]["service_config"][0] for r in planned_resources(plan)
+                 if r["type"] == "google_cloudfunctions2_function"}
+    for name, fn in load_topology().functions.items():
+        config = functions[name]
+        env = config["environment_variables"]
+        assert env["GOOGLE_CLOUD_PROJECT"] == variables["project_id"] and env["SECRETS_BACKEND"] == "secretmanager"
+        for key, setting in fn.env.items():
+            value = variables[setting]
+            wanted = str(value).lower() if isinstance(value, bool) else str(value)
+            assert env.get(key, "") == wanted, (name, key)  # empty settings are left unset
+        for key, secret in fn.secret_names.items():
+            assert env[key].endswith(secret), (name, key, env[key])
+        mounted = {m["key"]: m["secret"] for m in config["secret_environment_variables"]}
+        assert set(mounted) == set(fn.mounted_secrets), name
+        assert ("DB_IAM_AUTH" in env) == (fn.trigger == "pubsub"), name
 
 
 def test_alert_thresholds_are_the_ones_the_runbook_promises(plans: dict[str, dict[str, Any]]) -> None:

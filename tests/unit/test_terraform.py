@@ -48,6 +48,7 @@ EXPECTED_FILES = {
     "sql.tf",
     "secrets.tf",
     "monitoring.tf",
+    "moved.tf",
     "outputs.tf",
 }
 
@@ -746,7 +747,8 @@ def test_runtime_environment_contract():
     assert 'fn.trigger == "pubsub" ? merge(local.common_env, local.db_env, ' in env
     assert "local.function_db_user[name]" in env
     assert "local.function_extra_env[name]" in env
-    assert "EVENTS_API_KEY" in flat(local("function_secret_env"))
+    assert "try(fn.mounted_secrets, {})" in flat(local("function_secret_env"))
+    assert topology()["functions"]["events"]["mounted_secrets"] == {"EVENTS_API_KEY": "events-api-key"}
     fn = resource("google_cloudfunctions2_function", "fn")
     dyn = one(fn, "service_config")["dynamic"][0]["secret_environment_variables"]
     assert one(dyn, "content")["version"] == "latest"
@@ -757,20 +759,27 @@ def _python_sources() -> str:
 
 
 def test_per_function_environment_matches_what_the_code_reads():
-    extra = local("function_extra_env")
+    """Each function's extra settings are declared in the topology; Terraform resolves them all and the
+    code reads every one."""
     functions = topology()["functions"]
-    assert set(extra) <= set(functions), set(extra) - set(functions)
+    extra = flat(local("function_extra_env"))
+    assert "try(fn.env, {})" in extra and "local.function_settings_values[setting]" in extra
+    assert "try(fn.secret_names, {})" in extra and "google_secret_manager_secret.this[secret].secret_id" in extra
+    settings = set(local("function_settings_values"))
     code = _python_sources()
-    for name, env in extra.items():
-        for key in env:
+    for name, fn in functions.items():
+        for key, setting in fn.get("env", {}).items():
+            assert setting in settings, f"{name}: {key} names {setting}, which Terraform does not set"
+        for key, secret in {**fn.get("secret_names", {}), **fn.get("mounted_secrets", {})}.items():
+            assert secret in local("module_secrets"), f"{name}: {key} names {secret}, not a module secret"
+        for key in {**fn.get("env", {}), **fn.get("secret_names", {}), **fn.get("mounted_secrets", {})}:
             # Read as os.environ.get("KEY") or passed by name to a helper that does.
             assert f'"{key}"' in code, f"{name}: the code never reads {key}"
-    assert set(extra["assistant"]) == {"OPENAI_API_KEY_SECRET", "OPENAI_BASE_URL", "ASSISTANT_ENABLED"}
-    assert flat(extra["assistant"]["OPENAI_API_KEY_SECRET"]) == (
-        '${google_secret_manager_secret.this["openai-api-key"].secret_id}'
-    )
-    assert set(extra["leadgen_fetcher"]) == {"META_GRAPH_BASE_URL", "META_GRAPH_VERSION"}
-    assert set(extra["reply_sender"]) == {
+    assert set(functions["assistant"]["env"]) | set(functions["assistant"]["secret_names"]) == {
+        "OPENAI_API_KEY_SECRET", "OPENAI_BASE_URL", "ASSISTANT_ENABLED"}
+    assert functions["assistant"]["secret_names"] == {"OPENAI_API_KEY_SECRET": "openai-api-key"}
+    assert set(functions["leadgen_fetcher"]["env"]) == {"META_GRAPH_BASE_URL", "META_GRAPH_VERSION"}
+    assert set(functions["reply_sender"]["env"]) == {
         "EVOLUTION_API_URL",
         "ZAPI_API_URL",
         "META_GRAPH_BASE_URL",
@@ -899,14 +908,16 @@ def _grant(secret: str) -> str:
 
 
 def test_openai_key_is_readable_only_by_the_assistant_identity():
-    grant = _grant("openai-api-key")
-    assert grant.startswith("{for name in keys(local.subscriber_functions)")
-    assert grant.endswith('if name == "assistant"}'), grant
-    assert '"role": "${local.accessor}"' in grant
-    assert '"member": "${local.function_member[name]}"' in grant
+    readers = [name for name, fn in topology()["functions"].items()
+               if "openai-api-key" in {**fn.get("secret_names", {}), **fn.get("mounted_secrets", {})}.values()]
+    assert readers == ["assistant"]
+    grants = flat(local("secret_grants"))
+    # Grants follow the topology: one per (secret a function names, function), to that function's identity.
+    assert "values(try(fn.secret_names, {})), values(try(fn.mounted_secrets, {}))" in grants
+    assert '"${secret}|${name}" => {"secret": "${secret}", "role": "${local.accessor}", ' in grants
+    assert '"member": "${local.function_member[name]}"' in grants
     # ... and that identity is the assistant's own, not the shared writer.
     assert "assistant" in variable_default("isolated_subscribers")
-    assert "google_service_account.writer" not in grant
 
 
 def test_sender_secrets_are_readable_only_by_reply_sender():
@@ -916,7 +927,9 @@ def test_sender_secrets_are_readable_only_by_reply_sender():
     grant = resource("google_secret_manager_secret_iam_member", "sender")
     assert flat(grant["secret_id"]) == "${google_secret_manager_secret.sender[each.key].secret_id}"
     assert flat(grant["role"]) == "${local.accessor}"
-    assert flat(grant["member"]) == '${local.function_member["reply_sender"]}'
+    assert flat(grant["member"]) == "${local.function_member[each.value]}"
+    assert "setproduct(var.sender_secret_ids, local.sender_secret_readers)" in flat(grant["for_each"])
+    assert [n for n, fn in topology()["functions"].items() if fn.get("reads_sender_secrets")] == ["reply_sender"]
     assert "reply_sender" in variable_default("isolated_subscribers")
     assert "google_secret_manager_secret.sender" in flat(local("all_secret_ids"))
 

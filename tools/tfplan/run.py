@@ -70,6 +70,25 @@ def plan_counts(output: str) -> dict[str, int]:
     return {k: int(v) for v, k in re.findall(r"(\d+) to (\w+)", m.group(1))} if m else {}
 
 
+def planned_resources(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each managed resource of a `terraform show -json` plan with its planned values; what is known only
+    after apply reads "(known after apply)"."""
+    def unknowns_marked(after: Any, unknown: Any) -> Any:
+        if unknown is True:
+            return "(known after apply)"
+        if isinstance(after, dict):
+            keyed = unknown if isinstance(unknown, dict) else {}
+            return {k: unknowns_marked(after.get(k), keyed.get(k)) for k in set(after) | set(keyed)}
+        if isinstance(after, list):
+            listed = unknown if isinstance(unknown, list) else []
+            return [unknowns_marked(v, listed[i] if i < len(listed) else None) for i, v in enumerate(after)]
+        return after
+
+    return [{"type": rc["type"], "address": rc["address"],
+             "values": unknowns_marked(rc["change"]["after"] or {}, rc["change"]["after_unknown"])}
+            for rc in plan["resource_changes"] if rc["mode"] == "managed"]
+
+
 class OfflineTerraform:
     """A scratch copy of the repository, the providers served, and terraform run against them."""
 
