@@ -6,11 +6,15 @@ import getpass
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from shared.assistant.prompt import Turn
+
+if TYPE_CHECKING:
+    from shared.assistant.config import TenantAssistant
+    from shared.db import Database
 
 
 @click.group()
@@ -81,16 +85,26 @@ def simulate(tenant: str, database_url: str | None) -> None:
     OPENAI_API_KEY); nothing is written or sent. With --database-url the catalog products
     that match the conversation are shown to the model, and listed. Type /sair (or Ctrl-D) to stop.
     """
-    from shared.assistant.catalog import search_db
     from shared.assistant.config import get_tenant
-    from shared.assistant.context import lead_texts
-    from shared.assistant.engine import decide
-    from shared.assistant.llm import ModelUnavailable, get_model
     from shared.db import Database
 
     config = get_tenant(tenant)
     database = Database.for_url(database_url, size=1) if database_url else None
     click.echo(f"[simulador] tenant {tenant} ({config.folder}), modelo {config.settings.model}. /sair para terminar.")
+    try:
+        _chat(config, tenant, database)
+    finally:
+        if database is not None:
+            database.close()
+
+
+def _chat(config: TenantAssistant, tenant: str, database: Database | None) -> None:
+    """The simulator's loop: read the lead's line, decide, print (and the catalog products used)."""
+    from shared.assistant.catalog import search_db
+    from shared.assistant.context import lead_texts
+    from shared.assistant.engine import decide
+    from shared.assistant.llm import ModelUnavailable, get_model
+
     history: list[Turn] = []
     known: dict[str, Any] = {}
     while True:
