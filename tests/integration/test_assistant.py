@@ -30,6 +30,7 @@ from shared.migrations import migrate
 from tests.conftest import ROOT, RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import post
 from tests.integration.test_catalog import catalog_csv
+from tests.integration.test_outbox import CRASH_SQL
 from tests.seeds import EVENTS_AUTH
 from tests.standins import OpenAIStandIn, ProviderStandIn
 
@@ -432,6 +433,37 @@ def test_each_provider_answers_through_its_own_sender_and_its_statuses_move_the_
     traced = ctower(assistant, "trace", reply["correlation_id"], "--json")
     steps = [step["what"] for step in json.loads(traced.stdout)["timeline"]]
     assert "reply read" in steps and "delivery read" in steps and "delivery delivered" in steps
+
+
+def test_a_crash_between_the_send_and_its_commit_sends_once_on_the_stack(
+        every_provider: AssistantStack, assistant: AssistantStack) -> None:
+    with assistant.db.transaction() as cur:
+        cur.execute(CRASH_SQL)  # the next commit that marks a reply sent fails, once
+        cur.execute("SELECT setval('crash_budget', 1, true)")
+    try:
+        phone = new_phone()
+        webhook(assistant, "meta", provider_inbound("meta", phone, f"wamid.IN{uuid.uuid4().hex}", "vocês parcelam?"))
+        sends(assistant, phone, 1)
+        reply = wait_for(lambda: query(assistant.db, "SELECT o.*, e.last_error FROM outbound_messages o JOIN events e "
+                                       "ON e.event_id = o.reply_event_id WHERE o.phone = %s AND e.status = 'failed' "
+                                       "AND e.last_error LIKE '%%injected%%'", phone))[0]
+        assert reply["status"] == "sending"  # the provider took it; the commit that would say so failed
+        ref = next(r.body for r in assistant.providers.requests
+                   if isinstance(r.body, dict) and r.body.get("to") == phone)["biz_opaque_callback_data"]
+        assert ref == reply["callback_ref"]
+        status = provider_status("meta", phone, f"wamid.OUT{uuid.uuid4().hex}", "delivered")
+        status["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = ref
+        webhook(assistant, "meta", status)  # Meta's status names our reference: the send is known to have gone
+        done = wait_for(lambda: query(assistant.db, "SELECT * FROM outbound_messages WHERE reply_event_id = %s "
+                                      "AND status <> 'sending'", reply["reply_event_id"]), timeout=30)[0]
+        assert (done["status"], done["reconciled"]) == ("delivered", "status callback")
+        time.sleep(3)
+        assert len(assistant.providers.sent_to(phone)) == 1
+        assert len(query(assistant.db, "SELECT id FROM messages WHERE sender_phone = %s AND direction = 'outbound'",
+                         phone)) == 1
+    finally:
+        with assistant.db.transaction() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS crash_after_send ON outbound_messages")
 
 
 def ctower(env: AssistantStack, *args: str) -> subprocess.CompletedProcess[str]:
