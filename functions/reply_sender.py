@@ -4,9 +4,9 @@ from typing import Any
 
 import functions_framework
 
-from shared import subscriber
+from shared import replies
 
 
 @functions_framework.cloud_event
 def reply_sender(cloud_event: Any) -> None:
-    subscriber.run(cloud_event, function="reply_sender")
+    replies.run(cloud_event)

@@ -6,11 +6,15 @@ import getpass
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from shared.assistant.prompt import Turn
+
+if TYPE_CHECKING:
+    from shared.assistant.config import TenantAssistant
+    from shared.db import Database
 
 
 @click.group()
@@ -72,18 +76,35 @@ def schema(tenant: str) -> None:
 
 @assistant.command()
 @click.option("--tenant", default="default", show_default=True, help="Tenant id.")
-def simulate(tenant: str) -> None:
+@click.option("--database-url", envvar="CT_SIMULATOR_DATABASE_URL", metavar="URL",
+              help="Read the tenant's product catalog from this database (without it: no catalog).")
+def simulate(tenant: str, database_url: str | None) -> None:
     """Chat with the tenant's assistant in the terminal, before going live.
 
     The same decision code and the real OpenAI client as in production (OPENAI_BASE_URL,
-    OPENAI_API_KEY); nothing is written or sent. Type /sair (or Ctrl-D) to stop.
+    OPENAI_API_KEY); nothing is written or sent. With --database-url the catalog products
+    that match the conversation are shown to the model, and listed. Type /sair (or Ctrl-D) to stop.
     """
     from shared.assistant.config import get_tenant
+    from shared.db import Database
+
+    config = get_tenant(tenant)
+    database = Database.for_url(database_url, size=1) if database_url else None
+    click.echo(f"[simulador] tenant {tenant} ({config.folder}), modelo {config.settings.model}. /sair para terminar.")
+    try:
+        _chat(config, tenant, database)
+    finally:
+        if database is not None:
+            database.close()
+
+
+def _chat(config: TenantAssistant, tenant: str, database: Database | None) -> None:
+    """The simulator's loop: read the lead's line, decide, print (and the catalog products used)."""
+    from shared.assistant.catalog import search_db
+    from shared.assistant.context import lead_texts
     from shared.assistant.engine import decide
     from shared.assistant.llm import ModelUnavailable, get_model
 
-    config = get_tenant(tenant)
-    click.echo(f"[simulador] tenant {tenant} ({config.folder}), modelo {config.settings.model}. /sair para terminar.")
     history: list[Turn] = []
     known: dict[str, Any] = {}
     while True:
@@ -96,14 +117,18 @@ def simulate(tenant: str) -> None:
         if not text.strip():
             continue
         history.append(Turn("lead", text))
+        products = (search_db(database, tenant, lead_texts(history), config.settings.catalog_products)
+                    if database else [])
         try:
-            decision = decide(config, history, known, get_model(), reserve_call=lambda: True)
+            decision = decide(config, history, known, get_model(), reserve_call=lambda: True, products=products)
         except ModelUnavailable as exc:
             click.echo(f"assistente (fallback)> {config.fallback}\n[modelo indisponível: {exc}]")
             continue
         assert decision.reply is not None
         history.append(Turn("business", decision.reply))
         click.echo(f"assistente> {decision.reply}")
+        if decision.products:
+            click.echo("[produtos do catálogo usados:\n" + "\n".join(p.line() for p in decision.products) + "]")
         if decision.answer:
             for name, value in decision.answer.facts.items():
                 known.setdefault(name, value)

@@ -103,9 +103,11 @@ def db_status(database_url: str | None, sql_dir: Path, as_json: bool) -> None:
 
 # -- command groups from their own modules: one line each ----------------------
 from ops.assistant import assistant  # noqa: E402 - registered after `main` exists
+from ops.commands_catalog import catalog  # noqa: E402
 from ops.commands_dlq import dlq  # noqa: E402
 from ops.commands_events import events  # noqa: E402
 from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
+from ops.commands_limits import limits  # noqa: E402
 from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
 
 main.add_command(dlq)
@@ -115,6 +117,8 @@ main.add_command(status_command)
 main.add_command(audit_command)
 main.add_command(tenants)
 main.add_command(assistant)
+main.add_command(catalog)
+main.add_command(limits)
 
 
 if __name__ == "__main__":

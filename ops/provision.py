@@ -3,15 +3,19 @@
 The same shapes Terraform creates in the cloud: a topic and a dead-letter topic per
 event type, a push subscription per (topic, subscriber) with retry and dead-letter
 policies, and a pull subscription on every dead-letter topic for operators.
+
+A subscription with its own `retry_policies` entry in the topology keeps that entry's
+max_delivery_attempts here too; its backoff stays the local one (CT_*_BACKOFF_SECONDS),
+so a local run compresses hours into minutes but keeps the same number of attempts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from shared.topology import Topology
+from shared.topology import RetryPolicy, Topology
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,10 @@ class DeliveryPolicy:
     min_backoff_seconds: int = 1
     max_backoff_seconds: int = 10
     ack_deadline_seconds: int = 60
+
+    def for_subscription(self, own: RetryPolicy | None) -> DeliveryPolicy:
+        """The subscription's own attempts from the topology, with this (local) policy's backoff."""
+        return self if own is None else replace(self, max_delivery_attempts=own.max_delivery_attempts)
 
     @classmethod
     def from_env(cls) -> DeliveryPolicy:
@@ -55,6 +63,7 @@ def provision(project: str, topology: Topology, function_urls: dict[str, str],
                 touched.append(topic)
             dlq_path = publisher.topic_path(project, et.dead_letter_topic)
             for sub_name, function in et.subscriptions.items():
+                own = policy.for_subscription(et.retry_policies.get(sub_name))
                 path = subscriber.subscription_path(project, sub_name)
                 push = pubsub_v1.types.PushConfig(
                     push_endpoint=push_endpoint(function_urls[function], project, et.topic))
@@ -62,12 +71,12 @@ def provision(project: str, topology: Topology, function_urls: dict[str, str],
                     "name": path,
                     "topic": publisher.topic_path(project, et.topic),
                     "push_config": push,
-                    "ack_deadline_seconds": policy.ack_deadline_seconds,
+                    "ack_deadline_seconds": own.ack_deadline_seconds,
                     "dead_letter_policy": {"dead_letter_topic": dlq_path,
-                                           "max_delivery_attempts": policy.max_delivery_attempts},
+                                           "max_delivery_attempts": own.max_delivery_attempts},
                     "retry_policy": {
-                        "minimum_backoff": duration_pb2.Duration(seconds=policy.min_backoff_seconds),
-                        "maximum_backoff": duration_pb2.Duration(seconds=policy.max_backoff_seconds),
+                        "minimum_backoff": duration_pb2.Duration(seconds=own.min_backoff_seconds),
+                        "maximum_backoff": duration_pb2.Duration(seconds=own.max_backoff_seconds),
                     },
                 }
                 try:

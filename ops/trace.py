@@ -145,6 +145,12 @@ _TABLES: dict[str, str] = {
     "assistant_turns": "SELECT inbound_event_id AS id, lead_id, status, detail, attempts, fallback_sent_at, "
                        "reply_event_id, correlation_id, created_at FROM assistant_turns",
     "handoffs": "SELECT id, lead_id, handled_by, reason, actor, correlation_id, created_at FROM handoffs",
+    # Talking back (sql/010_outbox.sql): each reply's send, and the provider's statuses on it (under the reply's id).
+    "outbound_messages": "SELECT reply_event_id AS id, lead_id, provider, status, attempts, provider_message_id, "
+                         "reconciled, correlation_id, created_at FROM outbound_messages",
+    "message_statuses": "SELECT * FROM (SELECT s.id, o.lead_id, s.status, s.reason, s.applied, o.correlation_id, "
+                        "s.created_at FROM message_statuses s JOIN outbound_messages o ON o.tenant_id = s.tenant_id "
+                        "AND o.provider = s.provider AND o.provider_message_id = s.provider_message_id) AS delivery",
 }
 
 
@@ -202,6 +208,14 @@ def _describe(table: str, row: dict[str, Any], correlation_ids: list[str] | None
                   + (" fallback sent" if row["fallback_sent_at"] else "")
                   + (f" reply {row['reply_event_id']}" if row["reply_event_id"] else "")
                   + (f": {row['detail']}" if row["detail"] else ""))
+    elif table == "outbound_messages":
+        what = f"reply {row['status']}"
+        detail = (f"{row['provider']} {row['provider_message_id'] or '-'} attempts {row['attempts']}"
+                  + (f", reconciled: {row['reconciled']}" if row["reconciled"] else ""))
+    elif table == "message_statuses":
+        what = f"delivery {row['status']}"
+        detail = ("applied" if row["applied"] else "kept, not applied: the reply is further along") + (
+            f": {row['reason']}" if row["reason"] else "")
     elif table == "handoffs":
         what = f"handoff to {row['handled_by']}"
         detail = f"{row['reason']}" + (f" by {row['actor']}" if row["actor"] else "")

@@ -130,6 +130,19 @@ class ReplyRequested(Payload):
     in_reply_to: ShortText  # event_id of the inbound message answered
 
 
+class MessageStatus(Payload):
+    """A provider's delivery report on a message the business sent (Evolution messages.update, Cloud API
+    statuses, Z-API MessageStatusCallback, Gupshup message-event); it moves the outbound message forward."""
+
+    provider: ShortText
+    provider_message_id: ShortText
+    status: Literal["sent", "delivered", "read", "failed"]
+    reason: Annotated[str, Field(max_length=1000)] | None = None  # the provider's words, for `failed`
+    callback_ref: ShortText | None = None  # the outbox's reference, where the provider echoes it
+    recipient: Annotated[str, Field(pattern=r"^\d{6,20}$")] | None = None  # the lead's number (digits)
+    occurred_at: datetime | None = None
+
+
 # The default sales funnel, in the users' language.
 STAGES = ("novo", "triagem", "qualificado", "proposta", "negociacao", "ganho", "perdido")
 
@@ -181,6 +194,7 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "obra_created": ObraCreated,
     "reply_requested": ReplyRequested,
     "leadgen_received": LeadgenReceived,
+    "message_status": MessageStatus,
 }
 
 

@@ -7,6 +7,7 @@ so Pub/Sub retries with backoff and, after the configured attempts, dead-letters
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,17 +44,22 @@ def decode(cloud_event: Any) -> PushedMessage:
     return PushedMessage(envelope, message.get("messageId"), topic, dict(message.get("attributes") or {}))
 
 
-def run(cloud_event: Any, *, function: str) -> ledger.Result:
+Process = Callable[[Envelope, str | None], ledger.Result]  # (envelope, Pub/Sub message id) -> the ledger's result
+
+
+def run(cloud_event: Any, *, function: str, processor: Callable[[Database], Process] | None = None) -> ledger.Result:
     """Entry for a deployed subscriber: the instance's settings, logging and pool."""
     from shared.config import get_settings
     from shared.db import get_database
     from shared.log import configure_logging
 
     configure_logging(get_settings().log_level)
-    return handle(cloud_event, function=function, db=get_database())
+    db = get_database()
+    return handle(cloud_event, function=function, db=db, process=processor(db) if processor else None)
 
 
-def handle(cloud_event: Any, *, function: str, db: Database) -> ledger.Result:
+def handle(cloud_event: Any, *, function: str, db: Database, process: Process | None = None) -> ledger.Result:
+    """`process` replaces the plain ledger write (reply_sender's outbox commits before its send)."""
     with log_context(function=function):
         try:
             pushed = decode(cloud_event)
@@ -67,6 +73,7 @@ def handle(cloud_event: Any, *, function: str, db: Database) -> ledger.Result:
             if envelope.event_type not in subscribed:
                 log.error("event type not handled by this function", extra={"event_status": "failed"})
                 raise PoisonMessage(f"{function} does not handle {envelope.event_type} (handles {sorted(subscribed)})")
-            result = ledger.process(db, envelope, pushed.message_id, writer_for(envelope.event_type))
+            result = (process(envelope, pushed.message_id) if process
+                      else ledger.process(db, envelope, pushed.message_id, writer_for(envelope.event_type)))
             log.info("event %s", result.value, extra={"event_status": result.value})
             return result

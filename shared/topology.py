@@ -2,11 +2,14 @@
 
 `topology.json` beside this module is the one source of truth; Terraform reads the
 same file with `jsondecode(file(...))`, so adding an event type is one entry there.
+A subscription may carry its own `retry_policies` entry (the assistant's waits out a
+model outage of hours); the others take the deployment's defaults.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,12 +19,45 @@ TOPOLOGY_FILE = Path(__file__).with_name("topology.json")
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """A push subscription's own retry and dead-letter budget (Pub/Sub limits: 0..600 s, 5..100 attempts)."""
+
+    minimum_backoff_seconds: int
+    maximum_backoff_seconds: int
+    max_delivery_attempts: int
+
+    @classmethod
+    def parse(cls, where: str, raw: dict[str, Any]) -> RetryPolicy:
+        def seconds(key: str) -> int:
+            text = str(raw.get(key, ""))
+            if not re.fullmatch(r"\d+s", text) or int(text[:-1]) > 600:
+                raise ValueError(f"{where}.{key} must be like \"10s\", at most 600s (got {text!r})")
+            return int(text[:-1])
+
+        policy = cls(seconds("minimum_backoff"), seconds("maximum_backoff"), int(raw.get("max_delivery_attempts", 0)))
+        if policy.minimum_backoff_seconds > policy.maximum_backoff_seconds:
+            raise ValueError(f"{where}: minimum_backoff is above maximum_backoff")
+        if not 5 <= policy.max_delivery_attempts <= 100:
+            raise ValueError(f"{where}.max_delivery_attempts must be 5..100")
+        return policy
+
+    def budget_seconds(self) -> int:
+        """How long a message keeps being retried before it is dead-lettered (exponential backoff, capped)."""
+        total, wait = 0, max(1, self.minimum_backoff_seconds)
+        for _ in range(self.max_delivery_attempts - 1):
+            total += min(wait, self.maximum_backoff_seconds)
+            wait *= 2
+        return total
+
+
+@dataclass(frozen=True)
 class EventType:
     name: str
     topic: str
     dead_letter_topic: str
     dead_letter_subscription: str
     subscriptions: dict[str, str]  # push subscription name -> subscriber function
+    retry_policies: dict[str, RetryPolicy] = field(default_factory=dict)  # subscription -> its own policy
 
 
 @dataclass(frozen=True)
@@ -74,6 +110,8 @@ def parse_topology(raw: dict[str, Any]) -> Topology:
             dead_letter_topic=spec["dead_letter_topic"],
             dead_letter_subscription=spec["dead_letter_subscription"],
             subscriptions=dict(spec["subscriptions"]),
+            retry_policies={sub: RetryPolicy.parse(f"{name}.retry_policies.{sub}", policy)
+                            for sub, policy in (spec.get("retry_policies") or {}).items()},
         )
         for name, spec in raw["event_types"].items()
     }
@@ -106,6 +144,9 @@ def _check(topology: Topology) -> None:
             fn = topology.functions.get(subscriber)
             if fn is None or fn.trigger != "pubsub":
                 raise ValueError(f"{et.name}: subscriber {subscriber!r} is not a pubsub function")
+        unknown_policies = set(et.retry_policies) - set(et.subscriptions)
+        if unknown_policies:
+            raise ValueError(f"{et.name}: retry_policies for unknown subscriptions {sorted(unknown_policies)}")
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
         raise ValueError(f"topology names used twice: {sorted(duplicated)}")

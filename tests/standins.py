@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,24 +116,43 @@ class Sent:
 _EVOLUTION = re.compile(r"^/message/sendText/(?P<instance>[^/]+)$")
 _ZAPI = re.compile(r"^/instances/(?P<instance>[^/]+)/token/(?P<token>[^/]+)/send-text$")
 _META = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<phone_number_id>\d+)/messages$")
+_DIALOG360 = "/messages"
+_GUPSHUP = "/wa/api/v1/msg"
 
 
 class ProviderStandIn(_StandIn):
-    """Evolution, Z-API and Meta Cloud API send endpoints; each checks its credentials.
+    """Evolution, Z-API, Meta Cloud API, 360dialog and Gupshup send endpoints; each checks its credentials.
 
     `credentials` maps provider -> the expected secret (Evolution apikey, Z-API
-    instance token, Meta access token). `failing` answers 500 to every send."""
+    instance token, Meta access token, 360dialog D360-API-KEY, Gupshup apikey).
+    `failing` answers 500 to every send; `delay` makes every answer slow."""
 
     def __init__(self, credentials: dict[str, str]) -> None:
         self.credentials = credentials
         self.failing = False
         self.sent: list[Sent] = []
+        self.delay = 0.0
         super().__init__()
 
     def answer(self, request: Recorded) -> tuple[int, Any]:
+        if self.delay:
+            time.sleep(self.delay)
         if self.failing:
             return 500, {"status": 500, "error": "Internal Server Error"}
+        return self._answer(request)
+
+    def _answer(self, request: Recorded) -> tuple[int, Any]:
+        if request.path == _GUPSHUP:
+            return self._gupshup(request)
         body = request.body if isinstance(request.body, dict) else {}
+        if request.path == _DIALOG360:
+            if request.headers.get("d360-api-key") != self.credentials.get("360dialog"):
+                return 401, {"meta": {"success": False, "http_code": 401, "developer_message": "Invalid api key"}}
+            if body.get("messaging_product") != "whatsapp" or body.get("type") != "text":
+                return 400, {"error": {"message": "bad message", "code": 100}}
+            self.sent.append(Sent("360dialog", "-", body["to"], body["text"]["body"], request.headers))
+            return 200, {"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                         "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}
         if m := _EVOLUTION.match(request.path):
             if request.headers.get("apikey") != self.credentials.get("evolution"):
                 return 401, {"status": 401, "error": "Unauthorized"}
@@ -159,9 +179,23 @@ class ProviderStandIn(_StandIn):
                          "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}
         return 404, {"error": f"no route {request.path}"}
 
+    def _gupshup(self, request: Recorded) -> tuple[int, Any]:
+        if request.headers.get("apikey") != self.credentials.get("gupshup"):
+            return 401, {"status": "error", "message": "Authentication Failed"}
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return 400, {"status": "error", "message": "form-encoded body required"}
+        form = dict(urllib.parse.parse_qsl(str(request.body)))
+        message = json.loads(form.get("message") or "{}")
+        if form.get("channel") != "whatsapp" or not form.get("destination") or message.get("type") != "text":
+            return 400, {"status": "error", "message": "Invalid Request"}
+        self.sent.append(Sent("gupshup", form.get("src.name", ""), form["destination"], message["text"],
+                              request.headers))
+        return 202, {"status": "submitted", "messageId": str(uuid.uuid4())}
+
     def clear(self) -> None:
         super().clear()
         self.sent.clear()
 
     def sent_to(self, number: str) -> list[Sent]:
         return [s for s in self.sent if s.to == number]
+

@@ -12,6 +12,11 @@ from shared.db import Database
 _TODAY = "(now() AT TIME ZONE 'America/Sao_Paulo')::date"
 
 
+def effective(budget: Budget, calls: int | None, tokens: int | None) -> Budget:
+    """The tenant's settings.json budget, with tenant_limits' figures where an operator set them."""
+    return Budget(calls=budget.calls if calls is None else calls, tokens=budget.tokens if tokens is None else tokens)
+
+
 def reserve_call(db: Database, tenant: str, budget: Budget) -> bool:
     """Count one more call today; False (nothing counted) when the budget is spent."""
     if budget.calls <= 0 or budget.tokens <= 0:
@@ -22,6 +27,13 @@ def reserve_call(db: Database, tenant: str, budget: Budget) -> bool:
                     "WHERE assistant_usage.calls < %s AND assistant_usage.tokens < %s RETURNING calls",
                     (tenant, budget.calls, budget.tokens))
         return cur.fetchone() is not None
+
+
+def release_call(db: Database, tenant: str) -> None:
+    """Give back a reserved call the model never answered (an outage must not spend the day's budget)."""
+    with db.transaction() as cur:
+        cur.execute(f"UPDATE assistant_usage SET calls = GREATEST(calls - 1, 0) "  # noqa: S608
+                    f"WHERE tenant_id = %s AND day = {_TODAY}", (tenant,))
 
 
 def add_tokens(db: Database, tenant: str, tokens: int) -> None:

@@ -54,6 +54,7 @@ class AssistantSettings(BaseModel):
     max_tokens: int = Field(default=400, gt=0)
     timeout_seconds: float = Field(default=20, gt=0)
     history_messages: int = Field(default=20, gt=0, le=200)
+    catalog_products: int = Field(default=5, ge=0, le=20)  # products of the catalog shown per turn (0: none)
     daily_budget: Budget = Field(default_factory=Budget)
     lead_facts: dict[str, FactSpec] = Field(default_factory=dict)
     intents: list[str] = Field(default_factory=lambda: ["outro"], min_length=1)

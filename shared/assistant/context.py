@@ -57,6 +57,11 @@ def load(cur: Cursor, *, tenant: str, provider: str, provider_message_id: str, l
                    sent_by, history, known)
 
 
+def lead_texts(history: list[Turn], last: int = 3) -> list[str]:
+    """The lead's latest messages: what the catalog search looks for."""
+    return [t.text for t in history if t.role == "lead"][-last:]
+
+
 def pending_lead_texts(history: list[Turn]) -> list[str]:
     """What the lead wrote since the business last spoke (the messages this turn answers)."""
     texts: list[str] = []

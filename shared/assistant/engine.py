@@ -7,16 +7,18 @@ model's reply after the guardrails). A model failure raises ModelUnavailable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
+from shared.assistant.catalog import Product
 from shared.assistant.config import TenantAssistant
 from shared.assistant.context import pending_lead_texts
 from shared.assistant.guardrails import safe_reply
 from shared.assistant.handoff import asks_for_person
 from shared.assistant.llm import LanguageModel
-from shared.assistant.prompt import Turn, build_messages
+from shared.assistant.prompt import Turn, build_messages, catalog_text
 from shared.assistant.schema import ModelAnswer, output_model
 
 
@@ -27,6 +29,7 @@ class Decision:
     answer: ModelAnswer | None = None
     tokens: int = 0
     guard_note: str | None = None
+    products: tuple[Product, ...] = ()  # the catalog products the model was shown
 
     @property
     def hands_off(self) -> bool:
@@ -34,12 +37,13 @@ class Decision:
 
 
 def decide(config: TenantAssistant, history: list[Turn], known_facts: dict[str, Any], model: LanguageModel,
-           reserve_call: Callable[[], bool]) -> Decision:
+           reserve_call: Callable[[], bool], waited: timedelta | None = None,
+           products: Sequence[Product] = ()) -> Decision:
     if asks_for_person(pending_lead_texts(history), config.settings.handoff_phrases):
         return Decision("handoff", config.handoff)
     if not reserve_call():
         return Decision("over_budget", config.fallback)
-    completion = model.complete(build_messages(config, history, known_facts), output_model(config.settings),
-                                config.settings)
-    reply, note = safe_reply(completion.answer.reply, config)
-    return Decision("answer", reply, completion.answer, completion.tokens, note)
+    completion = model.complete(build_messages(config, history, known_facts, waited, products),
+                                output_model(config.settings), config.settings)
+    reply, note = safe_reply(completion.answer.reply, config, catalog_text(products))
+    return Decision("answer", reply, completion.answer, completion.tokens, note, tuple(products))

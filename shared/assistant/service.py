@@ -9,11 +9,14 @@ and retry independently. Per inbound message (see `turns` for the idempotency re
 * a conversation handled by people is left alone;
 * the reply is published as `reply_requested` with an event_id derived from the inbound
   event id, so however often this runs, the lead gets one answer;
-* the model down or slow -> the tenant's fallback once, then raise so Pub/Sub retries.
+* the model down or slow -> the tenant's fallback once per conversation, then raise so Pub/Sub
+  retries (for hours: the subscription's own retry policy in the topology); the late answer
+  apologises for the wait and answers everything the lead wrote meanwhile.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -21,9 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from shared.assistant import budget, facts, handoff, turns
+from shared import limits
+from shared.assistant import budget, catalog, facts, handoff, turns
 from shared.assistant.config import TenantAssistant, get_tenant
-from shared.assistant.context import Context, load
+from shared.assistant.context import Context, lead_texts, load
 from shared.assistant.engine import Decision, decide
 from shared.assistant.llm import LanguageModel, ModelUnavailable
 from shared.db import Database
@@ -81,10 +85,16 @@ def run(cloud_event: Any) -> str:
             try:
                 outcome = handle(envelope, db=get_database(), publisher=get_publisher(), model=get_model())
             except Exception as exc:
+                # `failed` once per turn (the failed-events metric), `failed_again` on its retries: an
+                # outage of hours is up to 100 deliveries of the same turn.
+                again = (turns.attempts(get_database(), envelope) or 1) > 1
                 log.error("turn not finished; Pub/Sub will retry: %s", exc,
-                          extra={"event_status": "failed", "error_type": type(exc).__name__})
+                          extra={"event_status": "failed_again" if again else "failed",
+                                 "error_type": type(exc).__name__})
                 raise
-            log.info("assistant turn: %s", outcome, extra={"event_status": outcome.split(":")[0]})
+            # event_status "over_limit" on this line is what the tenant-limit alert metric counts.
+            level = logging.WARNING if outcome.startswith("over_") else logging.INFO
+            log.log(level, "assistant turn: %s", outcome, extra={"event_status": outcome.split(":")[0]})
             return outcome
 
 
@@ -113,13 +123,26 @@ def handle(envelope: Envelope, *, db: Database, publisher: EnvelopePublisher, mo
         turns.finish(db, envelope, "superseded", detail=f"newer message {ctx.latest_inbound_id}",
                      conversation_id=ctx.conversation_id, lead_id=ctx.lead_id)
         return "superseded: a newer message will be answered"
+    tenant_limits = limits.limits_for(db, envelope.tenant)
+    over = limits.exceeded(db, envelope.tenant, tenant_limits)
+    if over:  # the message is stored all the same; only the answer is withheld (the alert counts this line)
+        turns.finish(db, envelope, "over_limit", detail=over, conversation_id=ctx.conversation_id, lead_id=ctx.lead_id)
+        return f"over_limit: tenant over its {over}; not answered"
+    daily = budget.effective(config.settings.daily_budget, tenant_limits.assistant_calls_per_day,
+                             tenant_limits.assistant_tokens_per_day)
+    since = turns.waiting_since_fallback(db, envelope.tenant, ctx.conversation_id)
+    products = catalog.search_db(db, envelope.tenant, lead_texts(ctx.history), config.settings.catalog_products)
     try:
         decision = decide(config, ctx.history, ctx.known_facts, model,
-                          reserve_call=lambda: budget.reserve_call(db, envelope.tenant, config.settings.daily_budget))
+                          reserve_call=lambda: budget.reserve_call(db, envelope.tenant, daily),
+                          waited=datetime.now(UTC) - since if since else None, products=products)
     except ModelUnavailable as exc:
+        budget.release_call(db, envelope.tenant)
         turns.record_error(db, envelope, exc)
         if _fallback_once(envelope, message, ctx, config, db, publisher):
             log.warning("model unavailable; fallback sent, the answer will follow on a retry")
+        # Raised so Pub/Sub retries: the assistant's subscription has its own retry policy in the
+        # topology (about 16 hours of attempts), so an outage of hours ends in one late answer.
         raise
     if decision.kind == "over_budget":
         _fallback_once(envelope, message, ctx, config, db, publisher)
@@ -160,7 +183,8 @@ def _deliver(envelope: Envelope, message: MessageReceived, ctx: Context, config:
                            to="human", reason=reason, correlation_id=envelope.correlation_id,
                            event_id=envelope.event_id,
                            detail=decision.answer.intent if decision.answer else None)
-    detail = " ".join(filter(None, [decision.answer.intent if decision.answer else None, decision.guard_note]))
+    used = f"produtos: {', '.join(p.sku for p in decision.products)}" if decision.products else None
+    detail = " ".join(filter(None, [decision.answer.intent if decision.answer else None, decision.guard_note, used]))
     turns.finish(db, envelope, "handoff" if decision.kind == "handoff" else "answered", detail=detail or None,
                  conversation_id=ctx.conversation_id, lead_id=ctx.lead_id, reply_event_id=reply_id,
                  tokens=decision.tokens)
@@ -173,7 +197,7 @@ def _deliver(envelope: Envelope, message: MessageReceived, ctx: Context, config:
 
 def _fallback_once(envelope: Envelope, message: MessageReceived, ctx: Context, config: TenantAssistant,
                    db: Database, publisher: EnvelopePublisher) -> bool:
-    if not turns.claim_fallback(db, envelope):
+    if not turns.claim_fallback(db, envelope, ctx.conversation_id):
         return False
     try:
         _publish_reply(publisher, envelope, message, ctx, config.fallback, "fallback")
@@ -220,11 +244,14 @@ def _outbound(envelope: Envelope, message: MessageReceived, db: Database, config
 
 
 def _echo_of_assistant(db: Database, tenant: str, conversation_id: str, text: str | None) -> bool:
-    """The provider echoing a reply the assistant sent (its id may differ from the one the send returned)."""
+    """The provider echoing a reply the assistant sent (its id may differ from the one the send returned).
+
+    The outbox row is committed before the send, so an echo that overtakes the sender's
+    own record is still recognised.
+    """
     if not text:
         return False
     with db.transaction() as cur:
-        cur.execute("SELECT 1 FROM messages WHERE tenant_id = %s AND conversation_id = %s AND sent_by = 'assistant' "
-                    "AND body = %s AND sent_at > now() - interval '10 minutes' LIMIT 1",
-                    (tenant, conversation_id, text))
+        cur.execute("SELECT 1 FROM outbound_messages WHERE tenant_id = %s AND conversation_id = %s AND body = %s "
+                    "AND created_at > now() - interval '10 minutes' LIMIT 1", (tenant, conversation_id, text))
         return cur.fetchone() is not None

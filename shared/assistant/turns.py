@@ -9,11 +9,12 @@ budget, and whether the fallback already went out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.db import Database
 from shared.envelope import Envelope
 
-FINAL = ("answered", "superseded", "skipped", "handoff", "over_budget")
+FINAL = ("answered", "superseded", "skipped", "handoff", "over_budget", "over_limit")
 MAX_ERROR_CHARS = 2000
 
 
@@ -48,13 +49,33 @@ def finish(db: Database, envelope: Envelope, status: str, *, detail: str | None 
                      envelope.event_id))
 
 
-def claim_fallback(db: Database, envelope: Envelope) -> bool:
-    """True exactly once per inbound message: the caller sends the fallback."""
+# A fallback in this conversation that no real answer has followed yet.
+_OPEN_FALLBACK = ("FROM assistant_turns o WHERE o.tenant_id = %s AND o.conversation_id = %s "
+                  "AND o.fallback_sent_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assistant_turns a "
+                  "WHERE a.tenant_id = o.tenant_id AND a.conversation_id = o.conversation_id "
+                  "AND a.status IN ('answered', 'handoff') AND a.updated_at > o.fallback_sent_at)")
+
+
+def claim_fallback(db: Database, envelope: Envelope, conversation_id: str) -> bool:
+    """True at most once per outage and conversation: the caller sends the fallback.
+
+    A lead who writes again while the model is down is not sent a second "we'll answer in
+    a moment"; the turn of their latest message answers everything once the model is back.
+    """
     with db.transaction() as cur:
-        cur.execute("UPDATE assistant_turns SET fallback_sent_at = now(), updated_at = now() "
-                    "WHERE tenant_id = %s AND inbound_event_id = %s AND fallback_sent_at IS NULL RETURNING 1",
-                    (envelope.tenant, envelope.event_id))
+        cur.execute("UPDATE assistant_turns SET fallback_sent_at = now(), conversation_id = %s, updated_at = now() "  # noqa: S608
+                    "WHERE tenant_id = %s AND inbound_event_id = %s AND fallback_sent_at IS NULL "
+                    f"AND NOT EXISTS (SELECT 1 {_OPEN_FALLBACK}) RETURNING 1",
+                    (conversation_id, envelope.tenant, envelope.event_id, envelope.tenant, conversation_id))
         return cur.fetchone() is not None
+
+
+def waiting_since_fallback(db: Database, tenant: str, conversation_id: str) -> datetime | None:
+    """When this conversation's open fallback went out (the lead has waited since), or None."""
+    with db.transaction() as cur:
+        cur.execute(f"SELECT min(o.fallback_sent_at) {_OPEN_FALLBACK}", (tenant, conversation_id))
+        row = cur.fetchone()
+        return row[0] if row else None
 
 
 def release_fallback(db: Database, envelope: Envelope) -> None:
@@ -62,6 +83,18 @@ def release_fallback(db: Database, envelope: Envelope) -> None:
     with db.transaction() as cur:
         cur.execute("UPDATE assistant_turns SET fallback_sent_at = NULL WHERE tenant_id = %s AND inbound_event_id = %s",
                     (envelope.tenant, envelope.event_id))
+
+
+def attempts(db: Database, envelope: Envelope) -> int | None:
+    """How many deliveries of this inbound message the assistant has begun; None when unknown."""
+    try:
+        with db.transaction() as cur:
+            cur.execute("SELECT attempts FROM assistant_turns WHERE tenant_id = %s AND inbound_event_id = %s",
+                        (envelope.tenant, envelope.event_id))
+            row = cur.fetchone()
+            return int(row[0]) if row else None
+    except Exception:
+        return None
 
 
 def record_error(db: Database, envelope: Envelope, error: BaseException) -> None:

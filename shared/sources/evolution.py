@@ -1,7 +1,7 @@
 """Evolution API webhooks (`messages.upsert`) to `message_received` envelopes.
 
-Own messages, group chats, status broadcasts, delivery statuses (`messages.update`)
-and other events are acknowledged and not published: they are not a lead talking to
+Delivery statuses (`messages.update`) go to shared/sources/statuses.py. Own messages,
+group chats, status broadcasts and other events are acknowledged and not published: they are not a lead talking to
 the business. A lead's reply to the business's status is a message (marked
 `status_reply`). `@lid` senders are taken by their `remoteJidAlt` phone, never by the lid.
 Wrapped content (disappearing, view-once, edited, captioned documents) is read inside.
@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
+from shared.sources import statuses
 from shared.sources.messages import (
     Content,
     envelope_for,
@@ -182,7 +183,7 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         require_known_id(settings.ids, [webhook.instance], "instance")
     event = _event_name(webhook.event)
     if event == "messages.update":
-        return Ignored("delivery status (messages.update), not a message")
+        return statuses.evolution(inbound, webhook.data)
     if event != "messages.upsert":
         return Ignored(f"event {webhook.event} is not an incoming message")
     data = _Data.model_validate(webhook.data)

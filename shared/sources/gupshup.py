@@ -1,8 +1,8 @@
 """Gupshup callbacks: v2 `type == "message"` events, or the Cloud API shape Gupshup v3 sends.
 
 In v2 the message sits in `payload` and its content in `payload.payload`, by
-`payload.type`; `message-event` (delivery statuses) and `user-event` (opt-ins) are not
-messages. `timestamp` is in milliseconds. A v3 callback (with `entry`) is read by the
+`payload.type`; `message-event` (delivery statuses) goes to shared/sources/statuses.py and
+`user-event` (opt-ins) is not a message. `timestamp` is in milliseconds. A v3 callback (with `entry`) is read by the
 Cloud API adapter, named `gupshup`.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
-from shared.sources import meta_cloud
+from shared.sources import meta_cloud, statuses
 from shared.sources.messages import (
     Content,
     envelope_for,
@@ -95,6 +95,8 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     callback = _Callback.model_validate(inbound.body)
     if settings is not None:
         require_known_id(settings.ids, [callback.app], "app")
+    if callback.type == "message-event":
+        return statuses.gupshup(inbound)
     if callback.type != "message":
         return Ignored(f"{callback.type} is not an incoming message")
     message = validate_part(_Message, callback.payload, "payload.")

@@ -1,9 +1,10 @@
 """Meta WhatsApp Cloud API webhooks (also what 360dialog and Gupshup v3 deliver).
 
 `entry[].changes[].value.messages[]`: one POST may carry several entries and several
-messages, and each becomes its own envelope. `statuses[]` (sent/delivered/read) are not
-messages; `contacts[]` give the senders' names. 360dialog's on-premise shape (the
-`value` object at the top level) is read the same way.
+messages, and each becomes its own envelope. `statuses[]` (sent/delivered/read/failed)
+become `message_status` envelopes (shared/sources/statuses.py) when no message came with
+them; `contacts[]` give the senders' names. 360dialog's on-premise shape (the `value`
+object at the top level) is read the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shared.sources.messages import (
     text_or_none,
     validate_part,
 )
+from shared.sources.statuses import cloud_api as status_envelopes
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
@@ -157,8 +159,10 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
                 )))
         if envelopes:
             return envelopes
+        if statuses:
+            return status_envelopes(provider, inbound, (v for _, v, _ in _values(inbound.body)))
         if system:
             return Ignored(f"system message ({', '.join(system)}), not words from the lead")
-        return Ignored(f"{statuses} delivery status(es), no message" if statuses else "no message in the webhook")
+        return Ignored("no message in the webhook")
 
     return adapt

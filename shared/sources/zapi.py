@@ -3,7 +3,7 @@
 Z-API posts every kind of callback to its URLs; only a `ReceivedCallback` from a person
 (not `fromMe`, a group, a newsletter, a broadcast or a notification) is a message. A
 lead's reply to the business's status is one, marked `status_reply`. `momment` is in
-milliseconds.
+milliseconds. `MessageStatusCallback` (delivery statuses) goes to shared/sources/statuses.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
+from shared.sources import statuses
 from shared.sources.messages import (
     Content,
     envelope_for,
@@ -99,6 +100,8 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     callback = _Callback.model_validate(inbound.body)
     if settings is not None:
         require_known_id(settings.ids, [callback.instanceId], "instanceId")
+    if callback.type == "MessageStatusCallback":
+        return statuses.zapi(inbound)
     if callback.type != "ReceivedCallback":
         return Ignored(f"{callback.type} is not an incoming message")
     if callback.fromMe:

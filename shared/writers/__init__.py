@@ -2,7 +2,8 @@
 
 Each event type's writer module is imported the first time that event type is applied, so
 a subscriber only loads the writers of the event types it is subscribed to (the leadgen
-writer brings the Graph client and the source parsers; the reply writer, the senders).
+writer brings the Graph client and the source parsers). reply_requested is not here:
+shared.replies sends it, because its outbox row must commit before the provider call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ WRITERS: dict[str, tuple[str, str]] = {  # event type -> (module, function)
     "won": ("shared.writers.pipeline", "apply_won"),
     "obra_created": ("shared.writers.obras", "apply_obra_created"),
     "leadgen_received": ("shared.writers.leadgen", "apply_leadgen_received"),
-    "reply_requested": ("shared.replies", "apply_reply_requested"),
+    "message_status": ("shared.statuses", "apply_message_status"),
 }
 
 

@@ -277,10 +277,13 @@ def test_the_simulator_chats_through_the_same_decision_code(openai_stand_in: Ope
 # -- the senders, against the providers' stand-in --------------------------------------
 @pytest.fixture
 def providers(monkeypatch: pytest.MonkeyPatch) -> Any:
-    stand_in = ProviderStandIn({"evolution": "evo-key", "zapi": "zapi-token", "meta": "meta-token"})
+    stand_in = ProviderStandIn({"evolution": "evo-key", "zapi": "zapi-token", "meta": "meta-token",
+                                "360dialog": "d360-key", "gupshup": "gs-key"})
     for name, value in {"CT_T_EVO": "evo-key", "CT_T_ZAPI": "zapi-token", "CT_T_ZAPI_CLIENT": "client-token",
-                        "CT_T_META": "meta-token", "EVOLUTION_API_URL": stand_in.url, "ZAPI_API_URL": stand_in.url,
-                        "META_GRAPH_BASE_URL": stand_in.url, "SECRETS_BACKEND": "env"}.items():
+                        "CT_T_META": "meta-token", "CT_T_D360": "d360-key", "CT_T_GS": "gs-key",
+                        "EVOLUTION_API_URL": stand_in.url, "ZAPI_API_URL": stand_in.url,
+                        "META_GRAPH_BASE_URL": stand_in.url, "DIALOG360_API_URL": stand_in.url,
+                        "GUPSHUP_API_URL": stand_in.url, "SECRETS_BACKEND": "env"}.items():
         monkeypatch.setenv(name, value)
     from shared.secrets import reset_store
 
@@ -294,14 +297,16 @@ SENDERS = SenderSettings.model_validate({
     "evolution": {"instance": "pisos", "api_key_secret": "ct-t-evo"},
     "zapi": {"instance_id": "3C7A", "token_secret": "ct-t-zapi", "client_token_secret": "ct-t-zapi-client"},
     "meta": {"phone_number_id": "106540352242922", "access_token_secret": "ct-t-meta", "version": "v23.0"},
+    "360dialog": {"api_key_secret": "ct-t-d360"},
+    "gupshup": {"source": "551140028922", "app_name": "PisosApp", "api_key_secret": "ct-t-gs"},
 })
 
 
 def test_each_provider_gets_its_own_wire_format(providers: ProviderStandIn) -> None:
-    ids = [send_text(SENDERS, p, "+55 11 99999-8888", f"oi via {p}").provider_message_id
-           for p in ("evolution", "zapi", "meta")]
-    assert all(ids) and len(set(ids)) == 3
-    evolution, zapi, meta = providers.sent
+    ids = [send_text(SENDERS, p, "+55 11 99999-8888", f"oi via {p}", f"ct-{p}").provider_message_id
+           for p in ("evolution", "zapi", "meta", "360dialog", "gupshup")]
+    assert all(ids) and len(set(ids)) == 5
+    evolution, zapi, meta, dialog360, gupshup = providers.sent
     assert (evolution.provider, evolution.account, evolution.to, evolution.text) == (
         "evolution", "pisos", "5511999998888", "oi via evolution")
     assert evolution.headers["apikey"] == "evo-key"
@@ -309,18 +314,43 @@ def test_each_provider_gets_its_own_wire_format(providers: ProviderStandIn) -> N
     assert (meta.account, meta.to, meta.text) == ("106540352242922", "5511999998888", "oi via meta")
     assert providers.requests[2].path == "/v23.0/106540352242922/messages"
     assert providers.requests[2].body["messaging_product"] == "whatsapp"
+    assert providers.requests[2].body["biz_opaque_callback_data"] == "ct-meta"
+    assert (dialog360.to, dialog360.text, dialog360.headers["d360-api-key"]) == (
+        "5511999998888", "oi via 360dialog", "d360-key")
+    assert providers.requests[3].path == "/messages" and providers.requests[3].body["biz_opaque_callback_data"]
+    assert (gupshup.account, gupshup.to, gupshup.text, gupshup.headers["apikey"]) == (
+        "PisosApp", "5511999998888", "oi via gupshup", "gs-key")
+    assert "source=551140028922" in providers.requests[4].body
 
 
 def test_a_provider_failure_or_a_missing_sender_is_a_send_error(providers: ProviderStandIn) -> None:
     providers.failing = True
     with pytest.raises(SendError, match="500"):
-        send_text(SENDERS, "evolution", "5511999998888", "oi")
+        send_text(SENDERS, "evolution", "5511999998888", "oi", "ct-1")
     providers.failing = False
+    only_evolution = SenderSettings.model_validate({"evolution": {"instance": "pisos", "api_key_secret": "ct-t-evo"}})
     with pytest.raises(SendError, match="no gupshup sender"):
-        send_text(SENDERS, "gupshup", "5511999998888", "oi")
+        send_text(only_evolution, "gupshup", "5511999998888", "oi", "ct-1")
     wrong = SenderSettings.model_validate({"evolution": {"instance": "pisos", "api_key_secret": "ct-t-zapi"}})
-    with pytest.raises(SendError, match="401"):
-        send_text(wrong, "evolution", "5511999998888", "oi")
+    with pytest.raises(SendError, match="401") as refused:
+        send_text(wrong, "evolution", "5511999998888", "oi", "ct-1")
+    assert refused.value.maybe_sent is False  # the provider answered: nothing went out
+
+
+def test_a_send_without_an_answer_may_have_gone_out(providers: ProviderStandIn,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.senders.base as base
+
+    monkeypatch.setattr(base, "TIMEOUT_SECONDS", 0.2)
+    providers.delay = 1.0
+    with pytest.raises(SendError, match="no answer") as lost:
+        send_text(SENDERS, "zapi", "5511999998888", "oi", "ct-1")
+    assert lost.value.maybe_sent is True
+    providers.server.shutdown()
+    providers.server.server_close()
+    with pytest.raises(SendError, match="unreachable") as down:
+        send_text(SENDERS, "zapi", "5511999998888", "oi", "ct-1")
+    assert down.value.maybe_sent is False
 
 
 def test_the_assistant_can_be_switched_off_everywhere_or_per_tenant(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,7 +84,6 @@ def test_evolution_lid_sender_is_taken_by_its_phone_and_gets_the_ninth_digit_bac
 @pytest.mark.parametrize(("fixture", "reason"), [
     ("group", "group chat"), ("from_me", "own message (fromMe)"),
     ("status_broadcast", "status broadcast or channel"),
-    ("messages_update", "delivery status (messages.update), not a message"),
 ])
 def test_evolution_non_messages_are_acknowledged_not_published(fixture: str, reason: str) -> None:
     assert ignored(evolution.adapt, load("evolution", fixture)) == reason
@@ -119,7 +118,6 @@ def test_zapi_received_callbacks(fixture: str, text: str, message_type: str, med
 
 @pytest.mark.parametrize(("fixture", "reason"), [
     ("group", "group chat"), ("from_me", "own message (fromMe)"), ("newsletter", "newsletter or broadcast"),
-    ("message_status", "MessageStatusCallback is not an incoming message"),
 ])
 def test_zapi_non_messages(fixture: str, reason: str) -> None:
     assert ignored(zapi.adapt, load("zapi", fixture)) == reason
@@ -167,10 +165,6 @@ def test_meta_batch_of_two_entries_is_two_envelopes_with_their_own_names() -> No
     assert response.body["event_ids"] == [e.event_id for e in published]
     assert [(e.payload["phone"], e.payload["display_name"], e.payload["text"]) for e in published] == [
         (MARIA, "Maria Souza", "Primeira mensagem"), ("552133334444", "Pedro Lima", "Sou o Pedro, do Rio")]
-
-
-def test_meta_statuses_are_not_messages() -> None:
-    assert ignored(meta, load("meta", "statuses")) == "1 delivery status(es), no message"
 
 
 def test_meta_phone_number_id_must_be_the_tenants() -> None:
@@ -227,8 +221,7 @@ def test_gupshup_v2_image() -> None:
                                 "contentType": "image/jpeg", "urlExpiry": 1764244800000}
 
 
-def test_gupshup_events_are_not_messages_and_v3_is_the_cloud_api_shape() -> None:
-    assert ignored(gupshup.adapt, load("gupshup", "message_event")) == "message-event is not an incoming message"
+def test_gupshup_v3_is_the_cloud_api_shape() -> None:
     v3 = one(gupshup.adapt, load("gupshup", "v3_text"))
     assert (v3["provider"], v3["provider_message_id"], v3["text"]) == (
         "gupshup", "wamid.GUPSHUPV30001", "Mensagem pelo Gupshup v3")
