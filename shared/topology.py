@@ -73,6 +73,7 @@ class Function:
     secret_names: dict[str, str] = field(default_factory=dict)  # ENV -> secret whose NAME it carries (read at run time)
     mounted_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> secret whose VALUE Cloud Run mounts
     reads_sender_secrets: bool = False  # may read the providers' send credentials (reply_sender)
+    min_timeout_seconds: int = 0  # waits inside a request: the deployed timeout may not be shorter
 
     @property
     def secrets(self) -> set[str]:
@@ -127,6 +128,7 @@ def parse_topology(raw: dict[str, Any]) -> Topology:
             secret_names=dict(spec.get("secret_names", {})),
             mounted_secrets=dict(spec.get("mounted_secrets", {})),
             reads_sender_secrets=bool(spec.get("reads_sender_secrets", False)),
+            min_timeout_seconds=int(spec.get("min_timeout_seconds", 0)),
         )
         for name, spec in raw["functions"].items()
     }

@@ -63,12 +63,15 @@ locals {
   #   no version cannot deploy, so it is not mounted);
   # - `mounted_secrets` (below): ENV => a module secret Cloud Run mounts as the value.
   function_settings_values = {
-    openai_base_url     = var.openai_base_url
-    assistant_enabled   = tostring(var.assistant_enabled)
-    meta_graph_base_url = var.meta_graph_base_url
-    meta_graph_version  = var.meta_graph_version
-    evolution_api_url   = var.evolution_api_url
-    zapi_api_url        = var.zapi_api_url
+    openai_base_url         = var.openai_base_url
+    assistant_enabled       = tostring(var.assistant_enabled)
+    meta_graph_base_url     = var.meta_graph_base_url
+    meta_graph_version      = var.meta_graph_version
+    evolution_api_url       = var.evolution_api_url
+    zapi_api_url            = var.zapi_api_url
+    dialog360_api_url       = var.dialog360_api_url
+    gupshup_api_url         = var.gupshup_api_url
+    reply_reconcile_seconds = tostring(var.reply_reconcile_seconds)
   }
   function_extra_env = {
     for name, fn in local.functions : name => merge(
@@ -244,6 +247,12 @@ resource "google_cloudfunctions2_function" "fn" {
     precondition {
       condition     = contains(["http", "pubsub"], each.value.trigger)
       error_message = "shared/topology.json: trigger must be \"http\" or \"pubsub\"."
+    }
+    # A function that waits inside a request says how long at least (topology `min_timeout_seconds`:
+    # reply_sender paces sends per number for up to 30 s, then sends for up to 15 s).
+    precondition {
+      condition     = local.function_settings[each.key].timeout_seconds >= try(each.value.min_timeout_seconds, 0)
+      error_message = "${each.key}: timeout_seconds must be at least ${try(each.value.min_timeout_seconds, 0)} (shared/topology.json min_timeout_seconds): raise function_overrides or writer_function_settings."
     }
   }
 

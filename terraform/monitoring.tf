@@ -15,7 +15,7 @@ locals {
 
   run_requests_edge        = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND resource.label.service_name = one_of(${local.quoted_edge_services})"
   push_requests            = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/push_request_count\" AND resource.label.subscription_id = one_of(${local.quoted_push_subscriptions})"
-  failed_events_metric     = "logging.googleapis.com/user/${google_logging_metric.failed_events.name}"
+  log_metric_types         = { for key, m in google_logging_metric.this : key => "logging.googleapis.com/user/${m.name}" }
   notification_channel_ids = [for ch in google_monitoring_notification_channel.email : ch.id]
 }
 
@@ -32,31 +32,53 @@ resource "google_monitoring_notification_channel" "email" {
   depends_on = [time_sleep.api_propagation]
 }
 
-# The Python writer logs one structured line per failed event:
-#   {"severity": "ERROR", "event_status": "failed", "event_type": "...", ...}
-# The ledger logs "failed" on an event's first failed attempt only ("failed_again" after),
-# so the metric counts failed events, not retries.
-resource "google_logging_metric" "failed_events" {
+# Log-based metrics, counted from the functions' structured log lines:
+# - failed-events: a writer logs {"event_status": "failed", "event_type": ...} on an event's
+#   first failed attempt only ("failed_again" after), so it counts events, not retries;
+# - over-limit: the assistant logs {"function": "assistant", "event_status": "over_limit",
+#   "tenant": ...} for each message it leaves unanswered because its tenant is over a limit.
+locals {
+  log_metrics = {
+    "failed-events" = {
+      description  = "Events a Control Tower writer could not apply (structured log field event_status = failed)."
+      filter       = "jsonPayload.event_status=\"failed\""
+      display_name = "Control Tower failed events"
+      label        = "event_type"
+      label_help   = "Event type of the failed envelope."
+    }
+    "over-limit" = {
+      description  = "Lead messages the assistant left unanswered because the tenant is over one of its limits (tenant_limits)."
+      filter       = "jsonPayload.function=\"assistant\" AND jsonPayload.event_status=\"over_limit\""
+      display_name = "Control Tower messages over a tenant limit"
+      label        = "tenant"
+      label_help   = "Tenant over its limit."
+    }
+  }
+}
+
+resource "google_logging_metric" "this" {
+  for_each = local.log_metrics
+
   project     = var.project_id
-  name        = "${var.name_prefix}failed-events"
-  description = "Events a Control Tower writer could not apply (structured log field event_status = failed)."
-  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=~\"^${var.name_prefix}\" AND jsonPayload.event_status=\"failed\""
+  name        = "${var.name_prefix}${each.key}"
+  description = each.value.description
+  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=~\"^${var.name_prefix}\" AND ${each.value.filter}"
 
   metric_descriptor {
     metric_kind  = "DELTA"
     value_type   = "INT64"
     unit         = "1"
-    display_name = "Control Tower failed events"
+    display_name = each.value.display_name
 
     labels {
-      key         = "event_type"
+      key         = each.value.label
       value_type  = "STRING"
-      description = "Event type of the failed envelope."
+      description = each.value.label_help
     }
   }
 
   label_extractors = {
-    event_type = "EXTRACT(jsonPayload.event_type)"
+    (each.value.label) = "EXTRACT(jsonPayload.${each.value.label})"
   }
 
   depends_on = [time_sleep.api_propagation]
@@ -67,14 +89,14 @@ resource "google_logging_metric" "failed_events" {
 # match type = logging.googleapis.com/user/... If a metric was created recently,
 # it could take up to 10 minutes to become available" and the provider does not
 # retry it (https://github.com/hashicorp/terraform-provider-google/issues/11102).
-# The failed-events alert waits those 10 minutes after the metric is created;
-# nothing else waits for this alert, and Cloud SQL and the function builds take
-# longer, so the first apply is not made longer by it.
-resource "time_sleep" "failed_events_metric" {
+# The alerts wait those 10 minutes after the metrics are created; nothing else
+# waits for the alerts, and Cloud SQL and the function builds take longer, so the
+# first apply is not made longer by it.
+resource "time_sleep" "log_metrics" {
   create_duration = "600s"
 
   triggers = {
-    metric = google_logging_metric.failed_events.id
+    metrics = join(",", sort([for m in google_logging_metric.this : m.id]))
   }
 }
 
@@ -163,13 +185,26 @@ locals {
       display_name       = "Control Tower: more than ${var.failed_events_per_hour_threshold} failed events in an hour"
       severity           = "ERROR"
       condition_name     = "failed events (log metric) > ${var.failed_events_per_hour_threshold} per hour"
-      filter             = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.failed_events_metric}\""
+      filter             = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.log_metric_types["failed-events"]}\""
       threshold_value    = var.failed_events_per_hour_threshold
       duration           = "0s"
       alignment_period   = "3600s"
       per_series_aligner = "ALIGN_DELTA"
       reducer            = "REDUCE_SUM"
       documentation      = "Writers recorded many failed events in the last hour. List them with the ops CLI (failed events by time) and replay once the cause is fixed."
+    }
+    "tenant-over-limit" = {
+      display_name       = "Control Tower: a tenant is over its limits (the assistant stopped answering)"
+      severity           = "WARNING"
+      condition_name     = "messages left unanswered over a tenant limit > 0 (5 min), per tenant"
+      filter             = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.log_metric_types["over-limit"]}\""
+      threshold_value    = 0
+      duration           = "0s"
+      alignment_period   = "300s"
+      per_series_aligner = "ALIGN_DELTA"
+      reducer            = "REDUCE_SUM"
+      group_by_fields    = ["metric.label.tenant"]
+      documentation      = "A tenant went over a limit of tenant_limits (messages per minute, new leads per day, the assistant's daily budget): every event is still recorded, but the assistant no longer answers its leads. See the README runbook (a tenant over its limits): ctower limits show --tenant T; a flood is usually a bot, a real peak a reason for ctower limits set."
     }
   }
 }
@@ -223,11 +258,11 @@ resource "google_monitoring_alert_policy" "this" {
     content   = each.value.documentation
   }
 
-  # The failed-events policy names a log-based metric made in the same apply, which Cloud
-  # Monitoring refuses for up to 10 minutes (see time_sleep.failed_events_metric). Terraform orders
+  # Two policies name log-based metrics made in the same apply, which Cloud Monitoring
+  # refuses for up to 10 minutes (see time_sleep.log_metrics). Terraform orders
   # whole resources, so every policy waits: alerts are ready about 12 minutes into a first apply,
   # while Cloud SQL and the function builds are still running, and nothing waits for them.
-  depends_on = [time_sleep.failed_events_metric]
+  depends_on = [time_sleep.log_metrics]
 }
 
 # --- Dashboard -------------------------------------------------------------------
@@ -257,7 +292,7 @@ locals {
     },
     {
       title    = "Failed events per event type"
-      filter   = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.failed_events_metric}\""
+      filter   = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.log_metric_types["failed-events"]}\""
       aligner  = "ALIGN_DELTA"
       reducer  = "REDUCE_SUM"
       group_by = ["metric.label.event_type"]

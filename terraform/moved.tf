@@ -119,3 +119,13 @@ moved {
   from = google_secret_manager_secret_iam_member.tenants_config_reader["subscriber/reply_sender"]
   to   = google_secret_manager_secret_iam_member.this["tenants-config|subscriber/reply_sender"]
 }
+
+# The failed-events metric and its wait became one of several log-based metrics.
+moved {
+  from = google_logging_metric.failed_events
+  to   = google_logging_metric.this["failed-events"]
+}
+moved {
+  from = time_sleep.failed_events_metric
+  to   = time_sleep.log_metrics
+}

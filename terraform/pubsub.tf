@@ -67,13 +67,13 @@ resource "google_pubsub_subscription" "push" {
   }
 
   retry_policy {
-    minimum_backoff = var.retry_minimum_backoff
-    maximum_backoff = var.retry_maximum_backoff
+    minimum_backoff = try(each.value.retry.minimum_backoff, var.retry_minimum_backoff)
+    maximum_backoff = try(each.value.retry.maximum_backoff, var.retry_maximum_backoff)
   }
 
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.event_type].id
-    max_delivery_attempts = var.max_delivery_attempts
+    max_delivery_attempts = try(each.value.retry.max_delivery_attempts, var.max_delivery_attempts)
   }
 
   push_config {

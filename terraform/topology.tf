@@ -30,6 +30,8 @@ locals {
         event_type = event_type
         topic      = et.topic
         function   = function
+        # A subscription's own retry policy (topology `retry_policies`), else the variables'.
+        retry = try(et.retry_policies[subscription], {})
       }
     }
   ]...)

@@ -647,8 +647,41 @@ variable "meta_graph_version" {
   }
 }
 
+variable "dialog360_api_url" {
+  description = "DIALOG360_API_URL of reply_sender: 360dialog's WhatsApp API base URL (a tenant's senders.dialog360.base_url wins)."
+  type        = string
+  default     = "https://waba-v2.360dialog.io"
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+$", var.dialog360_api_url))
+    error_message = "dialog360_api_url must be an https:// URL."
+  }
+}
+
+variable "gupshup_api_url" {
+  description = "GUPSHUP_API_URL of reply_sender: Gupshup's send API base URL (a tenant's senders.gupshup.base_url wins)."
+  type        = string
+  default     = "https://api.gupshup.io"
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+$", var.gupshup_api_url))
+    error_message = "gupshup_api_url must be an https:// URL."
+  }
+}
+
+variable "reply_reconcile_seconds" {
+  description = "REPLY_RECONCILE_SECONDS of reply_sender: how long a reply whose send outcome is unknown waits for the provider's status before it is taken as not sent and sent again (shared/outbox.py)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.reply_reconcile_seconds >= 30 && var.reply_reconcile_seconds <= 3600
+    error_message = "reply_reconcile_seconds must be between 30 and 3600."
+  }
+}
+
 variable "sender_secret_ids" {
-  description = "Secret ids of the provider send credentials that tenants' assistant settings name (shared/assistant/tenants/*/settings.json `senders`: evolution.api_key_secret, zapi.token_secret / client_token_secret, meta.access_token_secret), e.g. [\"ct-default-evolution-api-key\"]. Each is created empty (value added with output secret_set_commands) and readable only by the reply_sender identity."
+  description = "Secret ids of the provider send credentials that tenants' assistant settings name (shared/assistant/tenants/*/settings.json `senders`: evolution.api_key_secret, zapi.token_secret / client_token_secret, meta.access_token_secret, dialog360.api_key_secret, gupshup.api_key_secret), e.g. [\"ct-default-evolution-api-key\"]. Each is created empty (value added with output secret_set_commands) and readable only by the reply_sender identity."
   type        = list(string)
   default     = []
 

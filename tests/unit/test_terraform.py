@@ -402,7 +402,8 @@ def eval_push_subscriptions() -> dict[str, tuple[str, str, str]]:
     assert m, f"local.push_subscriptions has an unexpected shape: {expr}"
     obj = m["obj"].replace("'", "").replace('"', "").replace(":", " =")
     fields = dict(re.findall(r"(\w+) = \$?\{?([\w.]+)\}?", obj))
-    assert fields == {"event_type": m["et"], "topic": f"{m['cfg']}.topic", "function": m["fn"]}, fields
+    assert fields == {"event_type": m["et"], "topic": f"{m['cfg']}.topic", "function": m["fn"], "retry": "try"}, fields
+    assert f"try({m['cfg']}.retry_policies[{m['sub']}], {{}})" in obj, obj  # a subscription's own retry policy
     return {
         sub: (event_type, cfg["topic"], fn)
         for event_type, cfg in topology()["event_types"].items()
@@ -505,10 +506,12 @@ def test_every_push_subscription_has_dlq_retry_and_oidc():
     for name, body in push_subs.items():
         dlq = one(body, "dead_letter_policy")
         assert "google_pubsub_topic.dead_letter[" in flat(dlq["dead_letter_topic"])
-        assert flat(dlq["max_delivery_attempts"]) == "${var.max_delivery_attempts}"
+        # A subscription's own policy from the topology (retry_policies), else the variables'.
+        assert flat(dlq["max_delivery_attempts"]) == (
+            "${try(each.value.retry.max_delivery_attempts, var.max_delivery_attempts)}")
         retry = one(body, "retry_policy")
-        assert flat(retry["minimum_backoff"]) == "${var.retry_minimum_backoff}"
-        assert flat(retry["maximum_backoff"]) == "${var.retry_maximum_backoff}"
+        assert flat(retry["minimum_backoff"]) == "${try(each.value.retry.minimum_backoff, var.retry_minimum_backoff)}"
+        assert flat(retry["maximum_backoff"]) == "${try(each.value.retry.maximum_backoff, var.retry_maximum_backoff)}"
         push = one(body, "push_config")
         endpoint = flat(push["push_endpoint"])
         assert "/projects/" in endpoint and "/topics/" in endpoint, endpoint
@@ -784,6 +787,9 @@ def test_per_function_environment_matches_what_the_code_reads():
         "ZAPI_API_URL",
         "META_GRAPH_BASE_URL",
         "META_GRAPH_VERSION",
+        "DIALOG360_API_URL",
+        "GUPSHUP_API_URL",
+        "REPLY_RECONCILE_SECONDS",
     }
     # Variable defaults are the code's own defaults (empty = not set, the code decides).
     from shared.graph_api import DEFAULT_BASE_URL, DEFAULT_VERSION
@@ -993,6 +999,7 @@ ALERT_KEYS = {
     "cloudsql-cpu",
     "cloudsql-connections",
     "failed-events",
+    "tenant-over-limit",
 }
 
 
@@ -1013,13 +1020,20 @@ def test_an_alert_policy_for_every_condition():
     assert "quoted_push_subscriptions" in flat(local("push_requests"))
 
 
-def test_failed_events_log_metric():
-    metric = resource("google_logging_metric", "failed_events")
-    assert re.search(r'jsonPayload\.event_status=\\?"failed\\?"', metric["filter"]), metric["filter"]
-    assert "event_type" in metric["label_extractors"]
-    assert "jsonPayload.event_type" in flat(metric["label_extractors"]["event_type"])
-    labels = one(metric, "metric_descriptor")["labels"]
-    assert any(lab["key"] == "event_type" for lab in labels)
+def test_log_metrics_count_failed_events_and_messages_over_a_limit():
+    metric = resource("google_logging_metric", "this")
+    assert flat(metric["for_each"]) == "${local.log_metrics}"
+    assert "${each.value.filter}" in flat(metric["filter"])
+    assert flat(metric["label_extractors"]) == '{"each.value.label": "EXTRACT(jsonPayload.${each.value.label})"}'
+    metrics = local("log_metrics")
+    assert set(metrics) == {"failed-events", "over-limit"}
+    assert re.search(r'jsonPayload\.event_status=\\?"failed\\?"', metrics["failed-events"]["filter"])
+    assert metrics["failed-events"]["label"] == "event_type"
+    # The assistant's line for a message it leaves unanswered over a tenant limit (shared/assistant).
+    assert re.search(r'jsonPayload\.event_status=\\?"over_limit\\?"', metrics["over-limit"]["filter"])
+    assert metrics["over-limit"]["label"] == "tenant"
+    code = _python_sources()
+    assert '"over_limit"' in code and '"failed"' in code
 
 
 def test_dashboard_covers_ingest_writers_dlq_and_sql():
@@ -1215,11 +1229,11 @@ def test_first_apply_waits_for_api_iam_and_metric_propagation():
     fn = resource("google_cloudfunctions2_function", "fn")
     assert "time_sleep.iam_propagation" in flat(fn["depends_on"])
     # Log-based metric: Monitoring can take up to 10 minutes to see a new one.
-    metric_wait = sleeps["failed_events_metric"]
+    metric_wait = sleeps["log_metrics"]
     assert _seconds(metric_wait["create_duration"]) >= 600
-    assert "google_logging_metric.failed_events" in flat(metric_wait["triggers"])
+    assert "google_logging_metric.this" in flat(metric_wait["triggers"])
     alert = resource("google_monitoring_alert_policy", "this")
-    assert flat(alert["depends_on"]) == '["${time_sleep.failed_events_metric}"]'
+    assert flat(alert["depends_on"]) == '["${time_sleep.log_metrics}"]'
 
 
 def test_later_plans_do_not_fight_what_the_platform_changes():

@@ -7,4 +7,4 @@ db_pitr_retention_days = 1
 db_backup_retained_count = 2
 db_max_connections = 200
 db_pool_size = 1
-writer_function_settings = { memory = "256Mi", cpu = "0.5", timeout_seconds = 10, min_instances = 0, max_instances = 1, concurrency = 1 }
+writer_function_settings = { memory = "256Mi", cpu = "0.5", timeout_seconds = 60, min_instances = 0, max_instances = 1, concurrency = 1 }
