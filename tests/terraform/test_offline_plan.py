@@ -272,8 +272,9 @@ def test_a_refactor_check_sees_moves_and_what_a_rename_would_destroy(with_moved:
         assert tf.init().ok
         assert tf.plan(CASES["minimal"], out="old.tfplan").ok
         assert tf.apply("old.tfplan", CASES["minimal"]).ok
-        extra.write_text('resource "google_pubsub_topic" "after" {\n  name = "refactor-check"\n}\n' + (
-            "moved {\n  from = google_pubsub_topic.before\n  to   = google_pubsub_topic.after\n}\n" if with_moved else ""))
+        moved = "moved {\n  from = google_pubsub_topic.before\n  to   = google_pubsub_topic.after\n}\n"
+        extra.write_text('resource "google_pubsub_topic" "after" {\n  name = "refactor-check"\n}\n'
+                         + (moved if with_moved else ""))
         step = tf.plan(CASES["minimal"], refresh=True)
         assert step.ok, step.first_error()
     if with_moved:
