@@ -11,8 +11,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared import storable
 from shared.payloads import E164_CONTEXT, Payload, parse_payload
 
 SCHEMA_VERSION = 1
@@ -33,6 +34,14 @@ class Envelope(BaseModel):
     occurred_at: datetime
     received_at: datetime
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _storable(self) -> Envelope:
+        """Only what Postgres can hold: an envelope that could not be written is never made (nor published)."""
+        for name in ("event_id", "event_type", "correlation_id", "tenant", "source"):
+            storable.check(getattr(self, name), name)
+        storable.check(self.payload, "payload")
+        return self
 
     def typed_payload(self) -> Payload:
         return parse_payload(self.event_type, self.payload, context=E164_CONTEXT)

@@ -6,6 +6,7 @@ drop: unknown form answers go to `extra`, which is kept as JSON on the row.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared import storable
 from shared.phones import InvalidPhone, normalize_phone
 
 E164_CONTEXT = {"phones": "e164"}  # validation context for payloads read back from an envelope
@@ -42,6 +44,22 @@ def _phone(value: str, info: ValidationInfo) -> str:
 
 
 Phone = Annotated[str, AfterValidator(_phone)]
+
+MAX_FREE_FORM_DEPTH = 8
+MAX_FREE_FORM_BYTES = 32 * 1024
+
+
+def _free_form(value: dict[str, Any]) -> dict[str, Any]:
+    """Bounded, so what a platform sends beyond the typed fields fits a jsonb column and a log line."""
+    storable.check(value, max_depth=MAX_FREE_FORM_DEPTH)
+    size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    if size > MAX_FREE_FORM_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_FREE_FORM_BYTES}")
+    return value
+
+
+# Free-form JSON (form answers, media descriptions, unknown fields): kept whole, within bounds.
+FreeForm = Annotated[dict[str, Any], AfterValidator(_free_form)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 # Platform ids arrive as strings or numbers (Meta, Google Ads); they are kept as strings.
@@ -80,8 +98,8 @@ class LeadCreated(Payload):
     adset_id: PlatformId | None = None  # Meta ad set, Google Ads ad group
     ad_id: PlatformId | None = None  # Meta ad, Google Ads creative
     is_test: bool | None = None  # a platform's test lead (Google Ads is_test, Meta's testing tool)
-    answers: dict[str, Any] | None = None  # every answer, under the form's stable key
-    extra: dict[str, Any] = Field(default_factory=dict)
+    answers: FreeForm | None = None  # every answer, under the form's stable key
+    extra: FreeForm = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _reachable(self) -> LeadCreated:
@@ -98,7 +116,7 @@ class MessageReceived(Payload):
     display_name: ShortText | None = None
     text: str | None = Field(default=None, max_length=65536)
     message_type: ShortText = "text"
-    media: dict[str, Any] | None = None
+    media: FreeForm | None = None
     direction: Literal["inbound", "outbound"] = "inbound"
     sent_at: datetime | None = None
 

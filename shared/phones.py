@@ -29,6 +29,8 @@ def phone_from_jid(jid: str) -> str:
         raise InvalidPhone(f"{jid.split('@')[-1]} ids are not phone numbers")
     user = jid.split("@", 1)[0] if jid.endswith(_PERSONAL_JID_SUFFIXES) else jid
     user = user.split(":", 1)[0]  # multi-device suffix, e.g. 5511...:12@s.whatsapp.net
+    if "@" in user:  # not a JID we know; normalize_phone would send it straight back here
+        raise InvalidPhone("is neither a phone number nor a personal WhatsApp id")
     return normalize_phone(user if user.startswith("+") else "+" + user)
 
 
