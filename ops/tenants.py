@@ -35,7 +35,7 @@ def read_config(cur: Cursor) -> TenantsConfig:
     """The active tenants and their sources as the document the edge reads (validated)."""
     cur.execute("SELECT id, name, require_proof FROM tenants WHERE active ORDER BY id")
     tenants: dict[str, dict[str, Any]] = {
-        row["id"]: {"name": row["name"], "require_proof": row["require_proof"], "whatsapp": {}, "leads": {}}
+        row["id"]: {"name": row["name"], "require_proof": row["require_proof"], **{channel: {} for channel in CHANNELS}}
         for row in rows_as_dicts(cur)}
     cur.execute("SELECT tenant_id, channel, source, settings FROM tenant_sources ORDER BY tenant_id, channel, source")
     for row in rows_as_dicts(cur):

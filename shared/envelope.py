@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,8 @@ from shared.payloads import E164_CONTEXT, Payload, parse_payload
 SCHEMA_VERSION = 1
 # Fixed namespace: the same source id always yields the same event_id, on any instance.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d2c3e-8a4b-4c5d-9e6f-7a8b9c0d1e2f")
+# How far in the future a caller's or a platform's clock may run ahead of ours.
+CLOCK_SKEW = timedelta(minutes=5)
 ATTRIBUTE_FIELDS = ("event_type", "event_id", "correlation_id", "tenant", "source", "schema_version")
 
 
@@ -84,7 +86,26 @@ def build_envelope(
         correlation_id=correlation_id,
         tenant=tenant,
         source=source,
-        occurred_at=occurred_at or now,
+        occurred_at=bounded_occurred_at(occurred_at, now),
         received_at=now,
         payload=payload.model_dump(mode="json", exclude_none=True),
     )
+
+
+def bounded_occurred_at(occurred_at: datetime | None, received_at: datetime) -> datetime:
+    """When it happened, as far as we can believe it: never past received_at + CLOCK_SKEW.
+
+    A platform's time beyond that (or one no timestamp column can hold) becomes received_at:
+    the webhook is real and must not be lost, but a time in the future would make every later
+    stage move look stale. Callers that can be told (the events API) get a 400 instead.
+    A time without an offset is taken as UTC.
+    """
+    if occurred_at is None:
+        return received_at
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    try:
+        occurred_at = occurred_at.astimezone(UTC)
+    except OverflowError:
+        return received_at
+    return received_at if occurred_at > received_at + CLOCK_SKEW else occurred_at

@@ -7,7 +7,7 @@ drop: unknown form answers go to `extra`, which is kept as JSON on the row.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -60,6 +60,19 @@ def _free_form(value: dict[str, Any]) -> dict[str, Any]:
 
 # Free-form JSON (form answers, media descriptions, unknown fields): kept whole, within bounds.
 FreeForm = Annotated[dict[str, Any], AfterValidator(_free_form)]
+
+
+def _utc(value: datetime) -> datetime:
+    """In UTC (a time without an offset is taken as UTC); one no timestamp column can hold is refused."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+
+
+Moment = Annotated[datetime, AfterValidator(_utc)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 # Platform ids arrive as strings or numbers (Meta, Google Ads); they are kept as strings.
@@ -118,7 +131,7 @@ class MessageReceived(Payload):
     message_type: ShortText = "text"
     media: FreeForm | None = None
     direction: Literal["inbound", "outbound"] = "inbound"
-    sent_at: datetime | None = None
+    sent_at: Moment | None = None
 
 
 class LeadgenReceived(Payload):
@@ -129,7 +142,7 @@ class LeadgenReceived(Payload):
     form_id: PlatformId | None = None
     ad_id: PlatformId | None = None
     adgroup_id: PlatformId | None = None
-    created_time: datetime | None = None
+    created_time: Moment | None = None
 
 
 class ReplyRequested(Payload):

@@ -78,8 +78,9 @@ def send(directory: TenantDirectory, webhook: Webhook, tenant: str | None = None
     req = replace(request(raw=webhook.raw, headers=webhook.headers, path=path), query=dict(parse_qsl(query)))
     publisher = RecordingPublisher()
     if webhook.function == "events":
-        response = handle(req, function="events", adapter=generic_event.adapt, publisher=publisher,
-                          settings=settings(events_api_key=DEFAULT_EVENTS_API_KEY, max_body_bytes=262144))
+        configured = settings(events_api_key=DEFAULT_EVENTS_API_KEY, max_body_bytes=262144)
+        response = handle(req, function="events", router=generic_event.router(lambda: directory, lambda: configured),
+                          publisher=publisher, settings=configured)
     else:
         response = handle(req, function=webhook.function, router=router(webhook.function, lambda: directory),
                           publisher=publisher, settings=settings(max_body_bytes=262144))
@@ -99,9 +100,9 @@ def lead_phone(source: Source, serial: int, envelope: Envelope) -> str:
 
 
 def test_every_source_a_tenant_can_turn_on_is_in_the_mix() -> None:
-    sent = {(webhook.function, webhook.path.partition("?")[0].split("/")[-1])
+    sent = {(webhook.function, "api" if webhook.function == "events" else webhook.path.partition("?")[0].split("/")[-1])
             for webhook in (s.build(0, "pisos-sp") for s in SOURCES)}
-    assert sent == {(channel, name) for channel, names in CHANNELS.items() for name in names} | {("events", "events")}
+    assert sent == {(channel, name) for channel, names in CHANNELS.items() for name in names}
     weights = Counter[str]()
     for s in SOURCES:
         weights[s.event_type] += s.weight
