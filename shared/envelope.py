@@ -6,7 +6,6 @@ message can be read without decoding its body.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,7 +55,9 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:
-        envelope = cls.model_validate(json.loads(data))
+        """An envelope from its message body; one published before the edge normalised strings (a NUL,
+        a lone surrogate) is normalised the same way, so a backlog or a redrive of it can be written."""
+        envelope = cls.model_validate(storable.loads(data))
         if envelope.schema_version > SCHEMA_VERSION:
             raise ValueError(f"envelope schema_version {envelope.schema_version} is newer than {SCHEMA_VERSION}")
         return envelope

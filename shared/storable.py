@@ -73,6 +73,11 @@ def loads(raw: bytes | str) -> Any:
     return _walk(parsed, (), normalise=True, limit=MAX_DEPTH)
 
 
+def normalise(value: Any) -> Any:
+    """`value` (already parsed JSON) as `loads` would have made it: strings cleaned; Unstorable otherwise."""
+    return _walk(value, (), normalise=True, limit=MAX_DEPTH)
+
+
 def check(value: Any, field: str = "", max_depth: int = MAX_DEPTH) -> None:
     """Raise Unstorable for the first part of `value` Postgres could not hold (nothing is changed).
 

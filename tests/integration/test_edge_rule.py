@@ -9,6 +9,8 @@ reason of the data's meaning (an unknown lead), never because Postgres could not
 from __future__ import annotations
 
 import base64
+import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +135,79 @@ def test_a_stage_time_beyond_the_skew_bound_cannot_freeze_a_lead(clean_db: Datab
     assert moves == [{"to_stage": "triagem", "applied": True}, {"to_stage": "qualificado", "applied": True},
                      {"to_stage": "perdido", "applied": False}]
     assert query(clean_db, "SELECT stage FROM leads") == [{"stage": "qualificado"}]
+
+
+# -- the last resort: a writer that cannot even record its failure still leaves a trace ----------------
+def _failed_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event_status", None) == "failed"]
+
+
+def _nul_envelope() -> Envelope:
+    """An envelope Postgres refuses, made as the edge made them before it normalised strings."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return Envelope.model_construct(event_id=str(uuid.uuid4()), event_type="lead_created", schema_version=1,
+                                    correlation_id="c-nul", tenant="default", source="test", occurred_at=now,
+                                    received_at=now, payload={"phone": "5511977770000", "name": "Jo\x00ao",
+                                                              "source": "manual", "extra": {}})
+
+
+def test_a_failure_postgres_cannot_record_as_sent_is_recorded_cleaned(clean_db: Database,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from shared.writers import writer_for
+
+    envelope = _nul_envelope()
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises, Pub/Sub must retry
+        process(clean_db, envelope, "m-1", writer_for("lead_created"))
+    [row] = query(clean_db, "SELECT status, attempts, last_error, envelope->'payload'->>'name' AS name "
+                            "FROM events WHERE event_id = %s", envelope.event_id)
+    assert (row["status"], row["attempts"], row["name"]) == ("failed", 1, "Jo\ufffdao")
+    assert "cleaned for storage" in row["last_error"]
+    assert [getattr(r, "event_id", None) for r in _failed_lines(caplog)] == [envelope.event_id]
+    # ... and a replay of what the ledger kept (`ctower events replay`) can be written.
+    stored = query(clean_db, "SELECT envelope::text AS e FROM events WHERE event_id = %s", envelope.event_id)[0]["e"]
+    assert process(clean_db, Envelope.from_bytes(stored.encode()), "m-2", writer_for("lead_created")).value \
+        == "processed"
+    assert query(clean_db, "SELECT name FROM leads") == [{"name": "Jo\ufffdao"}]
+
+
+def test_with_the_database_down_the_failure_is_a_counted_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    from ops.stack import free_port
+    from shared.writers import writer_for
+
+    down = Database.for_url(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing", size=1)
+    envelope = _nul_envelope()
+    try:
+        with pytest.raises(Exception):  # noqa: B017
+            process(down, envelope, "m-1", writer_for("lead_created"))
+    finally:
+        down.close()
+    [line] = _failed_lines(caplog)
+    assert (line.event_id, line.recorded, line.levelname) == (envelope.event_id, False, "ERROR")  # type: ignore[attr-defined]
+
+
+def test_a_message_published_before_the_rule_is_normalised_and_written(clean_db: Database) -> None:
+    envelope = _nul_envelope()
+    legacy = envelope.model_dump_json().encode()  # NUL travels as \\u0000, as it did on the topic
+    assert b"\\u0000" in legacy
+    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "1",
+                        "source": "//pubsub.googleapis.com/projects/p/topics/lead-created"},
+                       {"message": {"data": base64.b64encode(legacy).decode(), "messageId": "1", "attributes": {}}})
+    assert handle(event, function="leads_writer", db=clean_db).value == "processed"
+    assert query(clean_db, "SELECT name FROM leads") == [{"name": "Jo\ufffdao"}]
+
+
+def test_an_undecodable_message_is_logged_with_its_event_id(clean_db: Database,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    from shared.subscriber import PoisonMessage
+
+    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "1",
+                        "source": "//pubsub.googleapis.com/projects/p/topics/lead-created"},
+                       {"message": {"data": base64.b64encode(b'{"x": ' + b"9" * 5000 + b"}").decode(),
+                                    "messageId": "1", "attributes": {"event_id": "e-poison",
+                                                                     "event_type": "lead_created"}}})
+    with pytest.raises(PoisonMessage):
+        handle(event, function="leads_writer", db=clean_db)
+    [line] = _failed_lines(caplog)
+    assert (line.event_id, line.event_type) == ("e-poison", "lead_created")  # type: ignore[attr-defined]
