@@ -24,13 +24,20 @@ def ctower(database_url: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_edit_validate_publish_list(database_url: str, database: Database, tmp_path: Path) -> None:
+def test_edit_validate_publish_list(database_url: str, database: Database, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     target = str(tmp_path / "tenants.json")
+    monkeypatch.delenv("CT_UMBRELLA_TYPEFORM", raising=False)
     code, out = ctower(database_url, "add", "umbrella", "--name", "Umbrella Pisos", "--to", target)
     assert code == 0 and "published to" in out
     code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--to", target)
     assert code == 2 and "needs --secret" in out  # refused whole: nothing changed
     assert query(database, "SELECT count(*) AS n FROM tenant_sources WHERE tenant_id = 'umbrella'") == [{"n": 0}]
+    code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--secret", "ct-umbrella-typeform",
+                       "--id", "abc123", "--to", target)
+    assert code == 2 and "secret ct-umbrella-typeform has no value (environment variable CT_UMBRELLA_TYPEFORM)" in out
+    assert query(database, "SELECT count(*) AS n FROM tenant_sources WHERE tenant_id = 'umbrella'") == [{"n": 0}]
+    monkeypatch.setenv("CT_UMBRELLA_TYPEFORM", "a-value")
     code, _ = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--secret", "ct-umbrella-typeform",
                      "--id", "abc123", "--to", target)
     assert code == 0
@@ -45,7 +52,9 @@ def test_edit_validate_publish_list(database_url: str, database: Database, tmp_p
 
 
 def test_a_new_tenant_works_on_the_running_stack_without_a_restart(stack: RunningStack, database_url: str,
-                                                                    clean_db: Database) -> None:
+                                                                    clean_db: Database,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CT_ACME_FORM_TOKEN", secret("acme", "form-token"))  # the stack has it; ctower checks it
     published = str(Path(stack.env["CT_LOCAL_DIR"]) / "tenants.json")
     url = stack.url("leads") + "/initech/form"
     token = {"X-Webhook-Token": secret("acme", "form-token")}  # a secret name the stack's environment has
