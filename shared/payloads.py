@@ -134,10 +134,14 @@ class MessageReceived(Payload):
     sent_at: Moment | None = None
 
 
+# A Graph API object id as a URL path segment (`GET /{id}`); anything else could never be fetched.
+GRAPH_ID = r"^[0-9A-Za-z_-]{1,64}$"
+
+
 class LeadgenReceived(Payload):
     """A Meta Lead Ads webhook carries only ids; `leadgen_fetcher` fetches the answers."""
 
-    leadgen_id: PlatformId
+    leadgen_id: Annotated[PlatformId, Field(pattern=GRAPH_ID)]
     page_id: PlatformId
     form_id: PlatformId | None = None
     ad_id: PlatformId | None = None

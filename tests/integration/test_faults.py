@@ -29,6 +29,7 @@ from ops.provision import DeliveryPolicy
 from ops.stack import ROOT, Stack, free_port
 from shared.db import Database
 from shared.migrations import migrate
+from shared.topology import load_topology
 from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import send
 
@@ -287,7 +288,6 @@ def test_edge_without_pubsub_answers_503_and_leaves_nothing_behind(stack: Runnin
 def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: RunningStack, clean_db) -> None:
     from ops.deadletters import RedriveOptions, Subscription, redrive
     from shared.publisher import PubSubPublisher
-    from shared.topology import load_topology
 
     marker = f"poison-{uuid.uuid4().hex[:8]}"
     body = b"this is not an envelope"
@@ -339,3 +339,38 @@ def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: Running
                 redriven=report.moved, dead_lettered_again_with_redrive_count_1=len(again), events_rows=0)
     finally:
         subscriber.close()
+
+
+# -- (5) what an operator sees of a stall, and the recovery the README gives ------------------
+def test_status_shows_a_stalled_subscription_and_seek_restarts_it(stack: RunningStack, clean_db,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as clock
+
+    from click.testing import CliRunner
+
+    from ops import status
+    from ops.cli import main
+
+    env = {"CT_LOCAL_DIR": stack.env["CT_LOCAL_DIR"], "PUBSUB_EMULATOR_HOST": None, "DATABASE_URL": None,
+           "GOOGLE_CLOUD_PROJECT": None, "CLOUD_SQL_INSTANCE": None}
+    seen = {"written_at": clock.time(), "stall_after_seconds": 30, "subscriptions": {
+        "stage-changed-pipeline-writer": {"waiting": 3, "stalled": 2, "oldest_failed_seconds": 95.0}}}
+    monkeypatch.setattr(status, "local_deliveries", lambda: seen)  # what the stack's watch wrote
+    shown = CliRunner().invoke(main, ["status", "--json"], env=env, catch_exceptions=False)
+    health = json.loads(shown.stdout)
+    assert shown.exit_code == 1
+    push = next(s for s in health["subscriptions"] if s["subscription"] == "stage-changed-pipeline-writer")
+    assert (push["state"], push["depth"], push["oldest_age_seconds"]) == ("stalled", 3, 95.0)
+    assert any("ctower subscriptions seek stage-changed-pipeline-writer" in p for p in health["problems"])
+
+    # The recovery: a real seek on the stack's emulator; a message held meanwhile is delivered and written.
+    sought = CliRunner().invoke(main, ["subscriptions", "seek", "--type", "lead_created", "--json"], env=env,
+                                catch_exceptions=False)
+    assert sought.exit_code == 0, sought.output
+    assert json.loads(sought.stdout)["sought"] == sorted(load_topology().event_type("lead_created").subscriptions)
+    assert json.loads(sought.stdout)["since"] == stack.description["started_at"] - 60
+    result = _send_all(stack, [lead_form(40_000, "default")])
+    assert result.statuses() == {202: 1}
+    _settle(clean_db, 1, timeout=60)
+    unknown = CliRunner().invoke(main, ["subscriptions", "seek", "nope"], env=env, catch_exceptions=False)
+    assert unknown.exit_code == 2 and "unknown push subscription" in unknown.output
