@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,9 @@ def run(per_endpoint: int, seed: int, concurrency: int, drain_seconds: float, wr
     table, failures = report(result, accepted, rows)
     print("\n" + table)
     if write:
-        soak_doc.put_section("Fuzz", f"`python -m bench.soak_fuzz` ({per_endpoint} bodies per endpoint, seed {seed}): "
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        soak_doc.put_section("Fuzz", f"`python -m bench.soak_fuzz` ({per_endpoint} bodies per endpoint, seed {seed}, "
+                             f"{when}, {result.elapsed:.0f} s to send): "
                              + ("**0 answers >= 500, 0 accepted events without a ledger row**" if not failures else
                                 f"**FAILED: {'; '.join(failures)}**") + "\n\n" + table + "\n")
     return 1 if failures else 0
