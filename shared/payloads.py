@@ -132,6 +132,9 @@ class MessageReceived(Payload):
     media: FreeForm | None = None
     direction: Literal["inbound", "outbound"] = "inbound"
     sent_at: Moment | None = None
+    raw_type: ShortText | None = None  # the provider's own name for the kind (wrappers included)
+    referral: FreeForm | None = None  # the click-to-WhatsApp ad the lead came from
+    status_reply: bool | None = None  # a reply to the business's status/story
 
 
 # A Graph API object id as a URL path segment (`GET /{id}`); anything else could never be fetched.
