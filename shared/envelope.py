@@ -106,7 +106,7 @@ def bounded_occurred_at(occurred_at: datetime | None, received_at: datetime) -> 
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
     try:
-        occurred_at = occurred_at.astimezone(UTC)
+        occurred_at.astimezone(UTC)  # its offset is kept; this only proves a timestamp column can hold it
     except OverflowError:
         return received_at
     return received_at if occurred_at > received_at + CLOCK_SKEW else occurred_at

@@ -62,17 +62,18 @@ def _free_form(value: dict[str, Any]) -> dict[str, Any]:
 FreeForm = Annotated[dict[str, Any], AfterValidator(_free_form)]
 
 
-def _utc(value: datetime) -> datetime:
-    """In UTC (a time without an offset is taken as UTC); one no timestamp column can hold is refused."""
+def _moment(value: datetime) -> datetime:
+    """A time with an offset (none given: UTC); one no timestamp column can hold is refused."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is out of range") from None
+    return value
 
 
-Moment = Annotated[datetime, AfterValidator(_utc)]
+Moment = Annotated[datetime, AfterValidator(_moment)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 # Platform ids arrive as strings or numbers (Meta, Google Ads); they are kept as strings.

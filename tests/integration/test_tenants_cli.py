@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ops.cli import main
 from shared.db import Database
 from shared.tenants import parse_config
-from tests.conftest import RunningStack, query
+from tests.conftest import RunningStack, query, wait_for
 from tests.fixtures import raw
 from tests.fixtures.tenants import secret
 from tests.http import post
@@ -69,6 +69,8 @@ def test_a_new_tenant_works_on_the_running_stack_without_a_restart(stack: Runnin
                   "--to", published)[0] == 0
     assert post(url, lead, headers={"X-Webhook-Token": "wrong"}).status == 401
     assert post(url, lead, headers=token).status == 202
+    # Written before the test ends, so it cannot land in the next test's clean database.
+    wait_for(lambda: query(clean_db, "SELECT 1 FROM leads WHERE tenant_id = 'initech'"), timeout=60)
     assert ctower(database_url, "remove", "initech", "--to", published)[0] == 0
     assert post(url, lead, headers=token).status == 404
     assert post(stack.url("whatsapp") + "/initech/zapi", raw=raw("zapi", "text"), headers=token).status == 404
