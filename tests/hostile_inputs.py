@@ -10,18 +10,23 @@ what Python will print; nesting goes past what the edge allows.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from shared.edge import RawRequest, Response, handle
+from shared.secrets import SecretStore, reset_store
 from shared.sources import generic_event
 from shared.sources.routing import router
-from shared.tenants import TenantDirectory
+from shared.tenants import TenantDirectory, render_config
 from tests.fakes import RecordingPublisher
 from tests.fixtures import load
-from tests.fixtures.tenants import hub_signature, secret, typeform_signature
+from tests.fixtures.tenants import config, hub_signature, secret, secret_env, typeform_signature
 from tests.seeds import LEAD, WHATSAPP
 from tests.unit import edge_helpers
 
@@ -153,6 +158,21 @@ TOKENS = {"evolution": "evolution-token", "zapi": "zapi-token", "360dialog": "36
           "gupshup": "gupshup-token", "form": "form-token"}
 # The default tenant's open doors (no proof), with the seed payloads.
 DEFAULT_DOORS = [("whatsapp", "/webhook/whatsapp", WHATSAPP), ("leads", "/webhook/lead", LEAD)]
+
+
+@contextmanager
+def tenant_directory(workdir: Path) -> Iterator[TenantDirectory]:
+    """The test tenants (acme, globex, default) as the edge reads them, their secrets in the environment."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in secret_env().items():
+            patch.setenv(name, value)
+        reset_store(SecretStore(backend="env"))
+        path = workdir / "tenants.json"
+        path.write_text(render_config(config()))
+        try:
+            yield TenantDirectory(file=path)
+        finally:
+            reset_store(None)
 
 
 def path_for(endpoint: Endpoint, tenant: str = "acme") -> str:

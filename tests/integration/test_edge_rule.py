@@ -21,13 +21,11 @@ from hypothesis import strategies as st
 
 from shared.db import Database
 from shared.envelope import Envelope
-from shared.secrets import SecretStore, reset_store
 from shared.subscriber import handle
-from shared.tenants import TenantDirectory, render_config
+from shared.tenants import TenantDirectory
 from shared.topology import load_topology
 from shared.writers.ledger import process
 from tests.conftest import query
-from tests.fixtures.tenants import config, secret_env
 from tests.hostile_inputs import (
     ENDPOINT_IDS,
     ENDPOINTS,
@@ -37,6 +35,7 @@ from tests.hostile_inputs import (
     send,
     serialize,
     signed,
+    tenant_directory,
     with_google_key,
 )
 
@@ -48,14 +47,8 @@ MEANINGFUL_FAILURES = ("LeadNotFound",)
 
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TenantDirectory]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in secret_env().items():
-            patch.setenv(name, value)
-        reset_store(SecretStore(backend="env"))
-        path = Path(tmp_path_factory.mktemp("tenants")) / "tenants.json"
-        path.write_text(render_config(config()))
-        yield TenantDirectory(file=path)
-        reset_store(None)
+    with tenant_directory(Path(tmp_path_factory.mktemp("tenants"))) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

@@ -173,15 +173,21 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
 
 
 # -- (2) a writer process killed mid-stream --------------------------------------------------
-def _gunicorn_worker(port: int) -> psutil.Process:
-    """The gunicorn worker serving `port` (child of the functions-framework master)."""
+def _function_server(port: int) -> psutil.Process:
+    """The functions-framework process serving `port` (its gunicorn master)."""
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
         if "functions_framework" in cmd and "--port" in cmd and cmd[cmd.index("--port") + 1] == str(port):
-            children = proc.children()
-            if children:
-                return children[0]
-    raise AssertionError(f"no gunicorn worker on port {port}")
+            return proc
+    raise AssertionError(f"no function server on port {port}")
+
+
+def _gunicorn_worker(port: int) -> psutil.Process:
+    """The gunicorn worker serving `port` (child of the functions-framework master)."""
+    children = _function_server(port).children()
+    if not children:
+        raise AssertionError(f"no gunicorn worker on port {port}")
+    return children[0]
 
 
 def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack: RunningStack, clean_db) -> None:
@@ -208,15 +214,6 @@ def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack
                  ) == [{"n": 0}]
     _report("writer killed mid-stream", sent=total, processed_when_killed=at_kill, counts=counts,
             redeliveries=redelivered)
-
-
-def _function_server(port: int) -> psutil.Process:
-    """The functions-framework process serving `port` (its gunicorn master)."""
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if "functions_framework" in cmd and "--port" in cmd and cmd[cmd.index("--port") + 1] == str(port):
-            return proc
-    raise AssertionError(f"no function server on port {port}")
 
 
 def test_a_function_server_killed_under_load_is_restarted_and_loses_nothing(stack: RunningStack,

@@ -21,9 +21,8 @@ from hypothesis import strategies as st
 from shared import storable
 from shared.envelope import Envelope
 from shared.phones import InvalidPhone, normalize_phone, phone_from_jid
-from shared.secrets import SecretStore, reset_store
-from shared.tenants import TenantDirectory, render_config
-from tests.fixtures.tenants import config, secret, secret_env
+from shared.tenants import TenantDirectory
+from tests.fixtures.tenants import secret
 from tests.hostile_inputs import (
     DEFAULT_DOORS,
     ENDPOINT_IDS,
@@ -38,6 +37,7 @@ from tests.hostile_inputs import (
     send,
     serialize,
     signed,
+    tenant_directory,
     with_google_key,
 )
 
@@ -46,14 +46,8 @@ HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[He
 
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TenantDirectory]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in secret_env().items():
-            patch.setenv(name, value)
-        reset_store(SecretStore(backend="env"))
-        path = Path(tmp_path_factory.mktemp("tenants")) / "tenants.json"
-        path.write_text(render_config(config()))
-        yield TenantDirectory(file=path)
-        reset_store(None)
+    with tenant_directory(Path(tmp_path_factory.mktemp("tenants"))) as found:
+        yield found
 
 
 def assert_storable(envelope: Envelope) -> None:
