@@ -25,6 +25,8 @@ MAX_INT_DIGITS = 40  # far beyond any platform id (int64 is 19 digits), far belo
 REPLACEMENT = "\ufffd"
 _INT_LIMIT = 10**MAX_INT_DIGITS
 _UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+# In JSON text a NUL or a surrogate can only come as an escape (raw, one is invalid JSON or UTF-8).
+_ODD_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abAB]|[dD][c-fC-F])")
 
 
 class Unstorable(ValueError):
@@ -69,7 +71,18 @@ def loads(raw: bytes | str) -> Any:
     Raises ValueError (json.JSONDecodeError, UnicodeDecodeError) for text that is not JSON
     and RecursionError for nesting too deep even to parse.
     """
-    parsed = json.loads(raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+    refused: list[_Refused] = []
+
+    def noted(value: Any) -> Any:
+        if isinstance(value, _Refused):
+            refused.append(value)
+        return value
+
+    parsed = json.loads(raw, parse_int=lambda t: noted(_parse_int(t)), parse_float=lambda t: noted(_parse_float(t)),
+                        parse_constant=lambda t: noted(_parse_constant(t)))
+    if isinstance(raw, bytes) and not refused and json.detect_encoding(raw) == "utf-8" \
+            and not _ODD_ESCAPE.search(raw) and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return parsed  # the usual body: nothing to clean, nothing refused, not deep enough to check
     return _walk(parsed, (), normalise=True, limit=MAX_DEPTH)
 
 
