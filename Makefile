@@ -39,8 +39,9 @@ plan-offline: $(STAMP) ## terraform init/validate/plan offline (real provider sc
 bench: $(STAMP) ## Every measurement against its floor (same run); table printed and in docs/benchmarks.md
 	$(PY) -m bench.run
 
-soak: $(STAMP) ## 10,000 mixed webhooks (every source) + DB checks, then the fault drills in full; docs/soak.md
+soak: $(STAMP) ## 10,000 mixed webhooks + DB checks, 2,000 random bodies per endpoint, the fault drills in full; docs/soak.md
 	$(PY) -m bench.soak --write
+	$(PY) -m bench.soak_fuzz --write
 	$(PY) -m bench.drills
 
 lint: $(STAMP) ## ruff on all Python; mypy --strict on functions/, shared/, ops/, bench/, tools/ and main.py

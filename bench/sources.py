@@ -34,7 +34,6 @@ from bench.tenants import (
     typeform_signature,
     zapi_instance,
 )
-from ops.stack import DEFAULT_EVENTS_API_KEY as EVENTS_API_KEY
 from shared.verification import TOKEN_HEADER
 
 EPOCH = 1_760_000_000  # the i-th webhook of a source happened EPOCH + i seconds
@@ -194,10 +193,11 @@ def meta_graph_lead(i: int) -> tuple[str, dict[str, object]]:
 
 
 def crm_stage_change(i: int, tenant: str) -> Webhook:
-    return Webhook("events", "/events", {
+    return Webhook("events", f"/{tenant}/events", {
         "event_type": "stage_changed", "phone": _phone(31, i),
         "payload": {"to_stage": "qualificado", "reason": f"bench {i}"}},
-        {"Authorization": f"Bearer {EVENTS_API_KEY}", "Idempotency-Key": f"bench-stage-{i}"})
+        {"Authorization": f"Bearer {secret(tenant, 'events-api-key')}",
+         "Idempotency-Key": f"bench-stage-{i}"})
 
 
 # WhatsApp messages dominate (~2/3), then leads from forms and ads, then CRM events. The first source
@@ -212,8 +212,7 @@ SOURCES: tuple[Source, ...] = (
     Source("typeform", "lead_created", "leads", 3, typeform_lead, "typeform"),
     Source("google ads lead form", "lead_created", "leads", 3, google_ads_lead, "google_ads"),
     Source("meta lead ads", "leadgen_received", "leads", 4, meta_leadgen, "meta_leadgen", graph_lead=meta_graph_lead),
-    Source("events API (stage_changed)", "stage_changed", "pipeline_moves", 6, crm_stage_change, "crm",
-           per_tenant=False),
+    Source("events API (stage_changed)", "stage_changed", "pipeline_moves", 6, crm_stage_change, "crm"),
 )
 
 

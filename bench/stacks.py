@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,11 @@ def create_topics(project: str, topics: list[str]) -> None:
             publisher.create_topic(name=publisher.topic_path(project, topic))
 
 
+def _supervise(stack: Stack, stopping: threading.Event) -> None:
+    while not stopping.wait(0.5):
+        stack.supervise()
+
+
 # The assistant answers leads through OpenAI and the WhatsApp send APIs, which cannot be reached from here;
 # left on, its retries share the emulator's push loop with the writers. Load runs measure intake without it
 # (as the session test stack does); tests/integration/test_assistant.py covers it with stand-ins.
@@ -80,8 +86,15 @@ def full_stack(workdir: Path, log: TextIO, extra_env: dict[str, str] | None = No
     env = stack_env(workdir, {**INTAKE_ONLY, **(extra_env or {})})
     with environment(env, drop=("PUBSUB_EMULATOR_HOST", "DATABASE_URL")):
         stack = Stack(out=log)
+        stopping = threading.Event()
+        # As `ctower dev` does: restart a function that dies, seek deliveries the emulator stopped retrying.
+        supervisor = threading.Thread(target=_supervise, args=(stack, stopping), daemon=True)
         try:
             stack.start()
+            supervisor.start()
             yield stack
         finally:
+            stopping.set()
+            if supervisor.is_alive():
+                supervisor.join(timeout=60)
             stack.stop()

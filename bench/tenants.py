@@ -29,7 +29,7 @@ from shared.tenants import SourceSettings, Tenant, TenantsConfig, render_config
 TENANTS: tuple[str, ...] = ("pisos-sp", "imobiliaria-rj", "obras-sul", "default")
 # The secrets each tenant has, by what they are (named `ct-<tenant>-<what>`).
 SECRETS: tuple[str, ...] = ("evolution-token", "zapi-token", "360dialog-token", "gupshup-token", "form-token",
-                            "meta-app-secret", "meta-page-token", "typeform-secret", "google-key")
+                            "meta-app-secret", "meta-page-token", "typeform-secret", "google-key", "events-api-key")
 
 
 def secret_name(tenant: str, what: str) -> str:
@@ -110,6 +110,7 @@ def sources(tenant: str) -> dict[str, dict[str, SourceSettings]]:
             "typeform": SourceSettings(secret=name("typeform-secret"), ids=(typeform_form(tenant),)),
             "google_ads": SourceSettings(secret=name("google-key"), ids=(str(google_form(tenant)),)),
         },
+        "events": {"api": SourceSettings(secret=name("events-api-key"))},
     }
 
 

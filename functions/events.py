@@ -1,4 +1,4 @@
-"""`events`: back-office events of any type, behind a bearer API key."""
+"""`events`: back-office events of any type, per tenant, behind the tenant's API key."""
 
 from typing import Any
 
@@ -10,4 +10,4 @@ from shared.sources import generic_event
 
 @functions_framework.http
 def events(request: Any) -> tuple[str, int, dict[str, str]]:
-    return serve(request, function="events", adapter=generic_event.adapt)
+    return serve(request, function="events", router=generic_event.router())

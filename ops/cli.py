@@ -108,6 +108,7 @@ from ops.commands_dlq import dlq  # noqa: E402
 from ops.commands_events import events  # noqa: E402
 from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
 from ops.commands_limits import limits  # noqa: E402
+from ops.commands_subscriptions import subscriptions  # noqa: E402
 from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
 
 main.add_command(dlq)
@@ -116,6 +117,7 @@ main.add_command(trace_command)
 main.add_command(status_command)
 main.add_command(audit_command)
 main.add_command(tenants)
+main.add_command(subscriptions)
 main.add_command(assistant)
 main.add_command(catalog)
 main.add_command(limits)

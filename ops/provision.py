@@ -20,7 +20,10 @@ from shared.topology import RetryPolicy, Topology
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    max_delivery_attempts: int = 5  # Pub/Sub's minimum
+    """Local retry budget: about 1+2+4+8+10x16 s of backoff, so an outage of a minute or two
+    (Postgres restarting, a writer restarting) costs retries, not dead letters."""
+
+    max_delivery_attempts: int = 20
     min_backoff_seconds: int = 1
     max_backoff_seconds: int = 10
     ack_deadline_seconds: int = 60
@@ -32,9 +35,9 @@ class DeliveryPolicy:
     @classmethod
     def from_env(cls) -> DeliveryPolicy:
         return cls(
-            max_delivery_attempts=int(os.environ.get("CT_MAX_DELIVERY_ATTEMPTS", 5)),
-            min_backoff_seconds=int(os.environ.get("CT_MIN_BACKOFF_SECONDS", 1)),
-            max_backoff_seconds=int(os.environ.get("CT_MAX_BACKOFF_SECONDS", 10)),
+            max_delivery_attempts=int(os.environ.get("CT_MAX_DELIVERY_ATTEMPTS", cls.max_delivery_attempts)),
+            min_backoff_seconds=int(os.environ.get("CT_MIN_BACKOFF_SECONDS", cls.min_backoff_seconds)),
+            max_backoff_seconds=int(os.environ.get("CT_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds)),
             ack_deadline_seconds=int(os.environ.get("CT_ACK_DEADLINE_SECONDS", 60)),
         )
 

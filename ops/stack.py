@@ -4,6 +4,11 @@ Pub/Sub emulator + Postgres (DATABASE_URL or an embedded pgserver) + migrations 
 every function under functions-framework on its own port + the topology's topics
 and push subscriptions. It describes itself in `.local/stack.json` while it runs and
 stops everything it started on Ctrl-C.
+
+Where the local parts would lose what the cloud keeps, the stack makes up for it: a
+function server that dies is restarted with backoff (the emulator holds its backlog only
+in memory, so stopping the stack would lose what was answered 202), and push deliveries
+the emulator stops retrying are sought again (ops/deliveries.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ops.deliveries import DeliveryWatch, seek
 from ops.localdb import ensure_database, start_embedded
 from shared.config import DEFAULT_PROJECT
 from shared.db import Database
@@ -35,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMULATOR_PORT = 8085
 DEFAULT_EVENTS_API_KEY = "dev-events-key"  # local only; the cloud reads it from Secret Manager
 DB_NAME = "control_tower"
+RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before restarting a function that died
+STEADY_SECONDS = 60.0  # up this long, a restarted function's backoff starts again from the first wait
 
 
 class StackError(RuntimeError):
@@ -121,8 +129,15 @@ class Stack:
     emulator_host: str | None = None
     function_urls: dict[str, str] = field(default_factory=dict)
     tenants_file: Path | None = None
+    started_at: float = field(default_factory=time.time)
+    watch: DeliveryWatch | None = None
     _pg: Any = None
     _print_lock: threading.Lock = field(default_factory=threading.Lock)
+    _specs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    _restart_due: dict[str, float] = field(default_factory=dict)  # a dead function -> when to start it again
+    _backoff: dict[str, float] = field(default_factory=dict)  # its last wait (doubles while it keeps dying)
+    _spawned_at: dict[str, float] = field(default_factory=dict)
+    _seek_due: dict[str, float] = field(default_factory=dict)  # function -> when to seek its subscriptions
 
     def __enter__(self) -> Stack:
         self.start()
@@ -182,6 +197,12 @@ class Stack:
         self._say("stack", f"database ready ({len(applied)} migration(s) applied)")
 
     def _start_functions(self) -> None:
+        from ops.provision import DeliveryPolicy
+
+        policy = DeliveryPolicy.from_env()
+        # A failed delivery is retried within max_backoff; three of those without a retry is a stall.
+        self.watch = DeliveryWatch(self.topology, stall_after=max(15.0, 3.0 * policy.max_backoff_seconds),
+                                   max_attempts=policy.max_delivery_attempts)
         env = {
             "PUBSUB_EMULATOR_HOST": self.emulator_host or "",
             "GOOGLE_CLOUD_PROJECT": self.project,
@@ -226,10 +247,74 @@ class Stack:
 
     def description(self) -> dict[str, Any]:
         return {"project": self.project, "pubsub_emulator_host": self.emulator_host,
-                "database_url": self.database_url, "functions": dict(self.function_urls)}
+                "database_url": self.database_url, "functions": dict(self.function_urls),
+                "started_at": self.started_at, "deliveries": str(local_dir() / "deliveries.json")}
+
+    # -- keeping it up -------------------------------------------------------
+    def supervise(self, now: float | None = None) -> list[str]:
+        """One round: restart dead function servers (with backoff), seek stalled deliveries.
+
+        Returns the names of parts that died and cannot be restarted (the emulator): the
+        stack must stop, and says why.
+        """
+        now = time.monotonic() if now is None else now
+        fatal = []
+        for name, proc in list(self.processes.items()):
+            if proc.poll() is None:
+                if now - self._spawned_at.get(name, now) >= STEADY_SECONDS:
+                    self._backoff.pop(name, None)
+                continue
+            if name not in self.topology.functions:
+                fatal.append(name)
+            elif name not in self._restart_due:  # just died: wait, longer each time it dies again soon
+                backoff = min(self._backoff.get(name, RESTART_BACKOFF_SECONDS[0] / 2) * 2, RESTART_BACKOFF_SECONDS[1])
+                self._backoff[name] = backoff
+                self._restart_due[name] = now + backoff
+                self._say("stack", f"{name} exited with code {proc.returncode}; restarting it in {backoff:.0f} s "
+                                   "(Pub/Sub keeps its messages meanwhile)")
+            elif now >= self._restart_due[name]:
+                del self._restart_due[name]
+                cmd, env = self._specs[name]
+                self._spawn(name, cmd, env)
+                self._spawned_at[name] = now
+                # Pushes refused while it was down may have been given up on by the emulator: ask again.
+                self._seek_due[name] = now + 10.0
+        self._seek_stalled(now)
+        return fatal
+
+    def _seek_stalled(self, now: float) -> None:
+        subscriptions: set[str] = set()
+        for name, due in list(self._seek_due.items()):
+            if now >= due and self.processes[name].poll() is None:
+                del self._seek_due[name]
+                subscriptions |= {sub for et in self.topology.event_types.values()
+                                  for sub, fn in et.subscriptions.items() if fn == name}
+        if self.watch is not None:
+            subscriptions |= set(self.watch.stalled())
+            with contextlib.suppress(OSError):
+                self.watch.write(local_dir() / "deliveries.json")
+        if subscriptions and os.environ.get("CT_AUTO_SEEK", "true").lower() not in ("0", "false", "no"):
+            self.seek(sorted(subscriptions))
+
+    def seek(self, subscriptions: list[str]) -> None:
+        """`ctower subscriptions seek` for these: every message they hold is delivered again now."""
+        from google.cloud import pubsub_v1
+
+        subscriber = pubsub_v1.SubscriberClient()
+        try:
+            seek(subscriber, self.project, subscriptions, self.started_at - 60)
+        except Exception as exc:  # the next round tries again; the stack keeps running
+            self._say("stack", f"seek of {', '.join(subscriptions)} failed: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            subscriber.close()
+        if self.watch is not None:
+            self.watch.restarted(set(subscriptions))
+        self._say("stack", f"redelivering what {', '.join(subscriptions)} held (deliveries had stopped)")
 
     # -- processes ---------------------------------------------------------
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        self._specs[name] = (cmd, env)
         proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, start_new_session=True, cwd=ROOT)
         self.processes[name] = proc
@@ -238,6 +323,8 @@ class Stack:
     def _pump(self, name: str, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
+            if self.watch is not None:
+                self.watch.observe(name, line)
             self._say(name, line.rstrip("\n"))
 
     def _say(self, name: str, text: str) -> None:
@@ -260,6 +347,7 @@ class Stack:
             self._pg.cleanup()
             self._pg = None
         (local_dir() / "stack.json").unlink(missing_ok=True)
+        (local_dir() / "deliveries.json").unlink(missing_ok=True)
 
 
 def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
@@ -296,9 +384,10 @@ def run_forever(stack: Any = None) -> int:
         return 2
     try:
         while not stopping.wait(0.5):
-            dead = [name for name, proc in stack.processes.items() if proc.poll() is not None]
-            if dead:
-                print(f"[stack] {', '.join(dead)} exited; stopping the stack", file=sys.stderr)
+            fatal = stack.supervise()
+            if fatal:
+                print(f"[stack] {', '.join(fatal)} exited; stopping the stack (the emulator's messages are "
+                      "gone with it)", file=sys.stderr)
                 return 1
         return 0
     finally:

@@ -5,16 +5,20 @@ are peeked (pull, then nack; see ops.deadletters). Push subscriptions are not: a
 there would spend one of the message's delivery attempts and push it toward the
 dead-letter topic. Their backlog is the `num_undelivered_messages` metric in Cloud
 Monitoring (the alert policies Terraform creates watch it); locally it is not
-measurable and shows as `-`.
+measurable and shows as `-`. What locally is measurable: failed deliveries the local
+stack saw and whether the emulator stopped retrying them (`.local/deliveries.json`,
+ops/deliveries.py) — a stalled subscription is a problem, with its recovery command.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ops.context import OpsContext
 from ops.deadletters import DEFAULT_MAX_SCAN, Subscription, depth
+from ops.deliveries import read_snapshot
 from shared.db import Database, rows_as_dicts
 from shared.migrations import status as migration_status
 
@@ -70,14 +74,28 @@ def check(ctx: OpsContext, max_scan: int = DEFAULT_MAX_SCAN) -> Health:
 
 def _pubsub(ctx: OpsContext, health: Health, max_scan: int) -> None:
     topic_states = ctx.publisher.check_topics(ctx.topology.event_types)
+    snapshot = None if ctx.target.cloud else local_deliveries()
+    deliveries: dict[str, dict[str, Any]] = (snapshot or {}).get("subscriptions") or {}
+    stall_after = float((snapshot or {}).get("stall_after_seconds") or 0)
     for et in ctx.topology.event_types.values():
         health.topics.append({"event_type": et.name, "topic": et.topic, "state": topic_states[et.name]})
         if topic_states[et.name] != "ok":
             health.problems.append(f"topic {et.topic}: {topic_states[et.name]}")
         for name in et.subscriptions:
-            health.subscriptions.append({"subscription": name, "kind": "push", "event_type": et.name,
-                                         "state": _subscription_state(ctx, name), "depth": None,
-                                         "oldest_age_seconds": None})
+            push: dict[str, Any] = {"subscription": name, "kind": "push", "event_type": et.name,
+                                    "state": _subscription_state(ctx, name), "depth": None,
+                                    "oldest_age_seconds": None}
+            seen = deliveries.get(name)
+            if seen and push["state"] == "ok":
+                push.update(depth=seen["waiting"], oldest_age_seconds=seen["oldest_failed_seconds"])
+                if seen["stalled"]:
+                    push["state"] = "stalled"
+                    health.problems.append(
+                        f"{seen['stalled']} failed delivery(ies) on {name} not retried for "
+                        f"{int(stall_after)}+ s: the emulator stopped redelivering; recover with "
+                        f"`ctower subscriptions seek {name}` (the local stack does it by itself unless "
+                        "CT_AUTO_SEEK=false)")
+            health.subscriptions.append(push)
         row: dict[str, Any] = {"subscription": et.dead_letter_subscription, "kind": "dead-letter",
                                "event_type": et.name, "state": _subscription_state(ctx, et.dead_letter_subscription),
                                "depth": None, "oldest_age_seconds": None}
@@ -90,7 +108,7 @@ def _pubsub(ctx: OpsContext, health: Health, max_scan: int) -> None:
                                        f"{et.dead_letter_subscription}")
         health.subscriptions.append(row)
     for sub in health.subscriptions:
-        if sub["state"] != "ok":
+        if sub["state"] not in ("ok", "stalled"):  # a stall is reported above, with its recovery
             health.problems.append(f"subscription {sub['subscription']}: {sub['state']}")
 
 
@@ -100,3 +118,16 @@ def _subscription_state(ctx: OpsContext, name: str) -> str:
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc)[:120]}"
     return "ok"
+
+
+SNAPSHOT_FRESH_SECONDS = 30.0  # the stack rewrites it every round; older means no stack is watching
+
+
+def local_deliveries() -> dict[str, Any] | None:
+    """The running local stack's view of failed push deliveries (None without a stack watching)."""
+    from ops.stack import local_dir
+
+    snapshot = read_snapshot(local_dir() / "deliveries.json")
+    if snapshot is None or time.time() - float(snapshot.get("written_at") or 0) > SNAPSHOT_FRESH_SECONDS:
+        return None
+    return snapshot

@@ -36,7 +36,7 @@ def read_config(cur: Cursor) -> TenantsConfig:
     """The active tenants and their sources as the document the edge reads (validated)."""
     cur.execute("SELECT id, name, require_proof FROM tenants WHERE active ORDER BY id")
     tenants: dict[str, dict[str, Any]] = {
-        row["id"]: {"name": row["name"], "require_proof": row["require_proof"], "whatsapp": {}, "leads": {}}
+        row["id"]: {"name": row["name"], "require_proof": row["require_proof"], **{channel: {} for channel in CHANNELS}}
         for row in rows_as_dicts(cur)}
     cur.execute("SELECT tenant_id, channel, source, settings FROM tenant_sources ORDER BY tenant_id, channel, source")
     for row in rows_as_dicts(cur):
@@ -272,7 +272,35 @@ def set_source_command(tenant_id: str, source: str, secret: str | None, verify_t
             "field_map": dict(pair.split("=", 1) for pair in field_map)})
     except ValidationError as exc:
         raise click.BadParameter(_readable(exc)) from exc
+    missing = missing_secrets(settings, target or default_target())
+    if missing:
+        click.echo(f"error: {'; '.join(missing)}. Add the value first (locally: the environment variable of the "
+                   "stack and of ctower; in the cloud: gcloud secrets versions add NAME --data-file=-); "
+                   "nothing was changed", err=True)
+        sys.exit(2)
     _run(database_url, target, not no_publish, lambda db: set_source(db, tenant_id, channel, name, settings))
+
+
+def missing_secrets(settings: SourceSettings, target: str) -> list[str]:
+    """Why each secret the settings name cannot be read where the edge will read it (empty: all have values).
+
+    Publishing to `secret:...` means the cloud: the names are looked up in Secret Manager;
+    otherwise in the environment, as the local stack's functions read them.
+    """
+    from shared.secrets import SecretStore, SecretUnavailable, env_name
+
+    backend = os.environ.get("SECRETS_BACKEND") or ("secretmanager" if target.startswith("secret:") else "env")
+    store = SecretStore(backend=backend)
+    problems = []
+    for name in (settings.secret, settings.verify_token_secret, settings.jwt_secret, settings.page_token_secret):
+        if not name:
+            continue
+        try:
+            store.get(name)
+        except SecretUnavailable:
+            where = f"environment variable {env_name(name)}" if store.backend == "env" else "Secret Manager"
+            problems.append(f"secret {name} has no value ({where})")
+    return problems
 
 
 @tenants.command("remove-source")

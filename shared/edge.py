@@ -9,7 +9,6 @@ database is never touched here.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import storable
 from shared.config import Settings
 from shared.envelope import Envelope
 from shared.log import bind, get_logger, log_context
@@ -109,7 +109,12 @@ def validation_fields(exc: ValidationError, prefix: str = "") -> list[dict[str, 
     out = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"])
-        out.append({"field": f"{prefix}{path}" if path else prefix.rstrip(".") or "body", "message": err["msg"]})
+        message = err["msg"]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, storable.Unstorable):  # it names the part at fault, below the field
+            path = ".".join(p for p in (path, "" if cause.field == "body" else cause.field) if p)
+            message = cause.message
+        out.append({"field": f"{prefix}{path}" if path else prefix.rstrip(".") or "body", "message": message})
     return out
 
 
@@ -204,12 +209,17 @@ def _read_raw(request: RawRequest, max_bytes: int) -> bytes:
 
 
 def _parse_json(raw: bytes) -> Any:
+    """The body as storable JSON: odd characters normalised, what cannot be stored refused naming its field."""
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EdgeError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+        return storable.loads(raw)
+    except storable.Unstorable as exc:
+        raise EdgeError(400, "invalid_request", "the body has a value that cannot be stored",
+                        [{"field": exc.field, "message": exc.message}]) from exc
     except RecursionError as exc:
         raise EdgeError(400, "invalid_json", "the body is nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise EdgeError(400, "invalid_json", f"the body is not valid JSON: {storable.clean_text(str(exc))[:200]}"
+                        ) from exc
 
 
 def _publish_all(envelopes: Sequence[Envelope], publisher: EnvelopePublisher, correlation_id: str,

@@ -15,10 +15,12 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
+from shared.payloads import GRAPH_ID
+
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v23.0"
 LEAD_FIELDS = "id,created_time,field_data,form_id,ad_id,adset_id,campaign_id,is_organic,platform"
-_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+_ID = re.compile(GRAPH_ID)
 _EXPIRED_TOKEN = 190  # Graph API error code for an invalid or expired access token
 
 

@@ -6,7 +6,8 @@ drop: unknown form answers go to `extra`, which is kept as JSON on the row.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared import storable
 from shared.phones import InvalidPhone, normalize_phone
 
 E164_CONTEXT = {"phones": "e164"}  # validation context for payloads read back from an envelope
@@ -42,6 +44,36 @@ def _phone(value: str, info: ValidationInfo) -> str:
 
 
 Phone = Annotated[str, AfterValidator(_phone)]
+
+MAX_FREE_FORM_DEPTH = 8
+MAX_FREE_FORM_BYTES = 32 * 1024
+
+
+def _free_form(value: dict[str, Any]) -> dict[str, Any]:
+    """Bounded, so what a platform sends beyond the typed fields fits a jsonb column and a log line."""
+    storable.check(value, max_depth=MAX_FREE_FORM_DEPTH)
+    size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    if size > MAX_FREE_FORM_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_FREE_FORM_BYTES}")
+    return value
+
+
+# Free-form JSON (form answers, media descriptions, unknown fields): kept whole, within bounds.
+FreeForm = Annotated[dict[str, Any], AfterValidator(_free_form)]
+
+
+def _moment(value: datetime) -> datetime:
+    """A time with an offset (none given: UTC); one no timestamp column can hold is refused."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_moment)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 # Platform ids arrive as strings or numbers (Meta, Google Ads); they are kept as strings.
@@ -80,8 +112,8 @@ class LeadCreated(Payload):
     adset_id: PlatformId | None = None  # Meta ad set, Google Ads ad group
     ad_id: PlatformId | None = None  # Meta ad, Google Ads creative
     is_test: bool | None = None  # a platform's test lead (Google Ads is_test, Meta's testing tool)
-    answers: dict[str, Any] | None = None  # every answer, under the form's stable key
-    extra: dict[str, Any] = Field(default_factory=dict)
+    answers: FreeForm | None = None  # every answer, under the form's stable key
+    extra: FreeForm = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _reachable(self) -> LeadCreated:
@@ -98,23 +130,27 @@ class MessageReceived(Payload):
     display_name: ShortText | None = None
     text: str | None = Field(default=None, max_length=65536)
     message_type: ShortText = "text"
-    media: dict[str, Any] | None = None
+    media: FreeForm | None = None
     direction: Literal["inbound", "outbound"] = "inbound"
-    sent_at: datetime | None = None
+    sent_at: Moment | None = None
     raw_type: ShortText | None = None  # the provider's own name for the kind (wrappers included)
-    referral: dict[str, Any] | None = None  # the click-to-WhatsApp ad the lead came from
+    referral: FreeForm | None = None  # the click-to-WhatsApp ad the lead came from
     status_reply: bool | None = None  # a reply to the business's status/story
+
+
+# A Graph API object id as a URL path segment (`GET /{id}`); anything else could never be fetched.
+GRAPH_ID = r"^[0-9A-Za-z_-]{1,64}$"
 
 
 class LeadgenReceived(Payload):
     """A Meta Lead Ads webhook carries only ids; `leadgen_fetcher` fetches the answers."""
 
-    leadgen_id: PlatformId
+    leadgen_id: Annotated[PlatformId, Field(pattern=GRAPH_ID)]
     page_id: PlatformId
     form_id: PlatformId | None = None
     ad_id: PlatformId | None = None
     adgroup_id: PlatformId | None = None
-    created_time: datetime | None = None
+    created_time: Moment | None = None
 
 
 class ReplyRequested(Payload):

@@ -21,7 +21,15 @@ log = get_logger(__name__)
 
 
 class PoisonMessage(ValueError):
-    """A message no retry can fix (undecodable, wrong topic); it ends in the dead-letter topic."""
+    """A message no retry can fix (undecodable, wrong topic); it ends in the dead-letter topic.
+
+    `attributes` are the message's: the envelope's ids ride there, so the log line that
+    reports it names the event even when the body cannot be read.
+    """
+
+    def __init__(self, message: str, attributes: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.attributes = attributes or {}
 
 
 @dataclass(frozen=True)
@@ -37,11 +45,12 @@ def decode(cloud_event: Any) -> PushedMessage:
     message = (cloud_event.data or {}).get("message") or {}
     source = str(cloud_event.get("source") or "")
     topic = source.rsplit("/topics/", 1)[-1] if "/topics/" in source else None
+    attributes = {str(k): str(v) for k, v in dict(message.get("attributes") or {}).items()}
     try:
         envelope = Envelope.from_bytes(base64.b64decode(message["data"]))
     except Exception as exc:
-        raise PoisonMessage(f"message {message.get('messageId')} is not an envelope: {exc}") from exc
-    return PushedMessage(envelope, message.get("messageId"), topic, dict(message.get("attributes") or {}))
+        raise PoisonMessage(f"message {message.get('messageId')} is not an envelope: {exc}", attributes) from exc
+    return PushedMessage(envelope, message.get("messageId"), topic, attributes)
 
 
 Process = Callable[[Envelope, str | None], ledger.Result]  # (envelope, Pub/Sub message id) -> the ledger's result
@@ -63,8 +72,12 @@ def handle(cloud_event: Any, *, function: str, db: Database, process: Process | 
     with log_context(function=function):
         try:
             pushed = decode(cloud_event)
-        except PoisonMessage:
-            log.exception("undecodable message; it will be dead-lettered", extra={"event_status": "failed"})
+        except PoisonMessage as exc:
+            # The failed-events metric counts this line; the ids come from the message's attributes.
+            named = {k: exc.attributes[k] for k in ("event_id", "event_type", "correlation_id", "tenant")
+                     if exc.attributes.get(k)}
+            log.exception("undecodable message; Pub/Sub will retry it, then dead-letter it",
+                          extra={"event_status": "failed", **named})
             raise
         envelope = pushed.envelope
         with log_context(correlation_id=envelope.correlation_id, event_id=envelope.event_id,

@@ -36,9 +36,10 @@ SecretName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{2,254}$")]
 CHANNELS: dict[str, tuple[str, ...]] = {
     "whatsapp": ("evolution", "zapi", "meta", "360dialog", "gupshup"),
     "leads": ("form", "meta", "typeform", "google_ads"),
+    "events": ("api",),  # the back-office events API: `secret` names the tenant's API key
 }
 # Sources whose platform signs or keys every request: their secret is always required.
-SIGNED = {("whatsapp", "meta"), ("leads", "meta"), ("leads", "typeform"), ("leads", "google_ads")}
+SIGNED = {("whatsapp", "meta"), ("leads", "meta"), ("leads", "typeform"), ("leads", "google_ads"), ("events", "api")}
 
 
 class TenantsUnavailable(RuntimeError):
@@ -67,6 +68,7 @@ class Tenant(BaseModel):
     require_proof: bool = True
     whatsapp: dict[str, SourceSettings] = Field(default_factory=dict)
     leads: dict[str, SourceSettings] = Field(default_factory=dict)
+    events: dict[str, SourceSettings] = Field(default_factory=dict)
 
     def source(self, channel: str, name: str) -> SourceSettings | None:
         sources: dict[str, SourceSettings] = getattr(self, channel, {})

@@ -79,7 +79,7 @@ def require_google_key(secret: str, raw: bytes) -> None:
     given = body.get("google_key") if isinstance(body, dict) else None
     if not isinstance(given, str) or not given:
         raise unauthorized("the body has no google_key")
-    given_bytes = given.encode("utf-8")
+    given_bytes = given.encode("utf-8", "replace")  # a lone surrogate is a wrong key, not a 500
     if not with_secret(secret, lambda key: hmac.compare_digest(key, given_bytes)):
         raise unauthorized("google_key does not match this form's key")
 
@@ -101,7 +101,7 @@ def require_token(secret: str, request: RawRequest) -> None:
     given = request_token(request)
     if not given:
         raise unauthorized(f"send the tenant's token ({TOKEN_HEADER} header, Bearer, or ?token=)")
-    given_bytes = given.encode("utf-8")
+    given_bytes = given.encode("utf-8", "replace")
     if not with_secret(secret, lambda key: hmac.compare_digest(key, given_bytes)):
         raise unauthorized("the token is not this tenant's token for this source")
 
@@ -155,5 +155,5 @@ def require_known_id(allowed: Iterable[str], found: Iterable[str | None], field:
 
 def verify_token_matches(secret: str, query: Mapping[str, str]) -> bool:
     """Meta's subscription handshake: `hub.verify_token` equals the tenant's verify token."""
-    given = (query.get("hub.verify_token") or "").encode("utf-8")
+    given = (query.get("hub.verify_token") or "").encode("utf-8", "replace")
     return bool(given) and with_secret(secret, lambda key: hmac.compare_digest(key, given))

@@ -96,7 +96,9 @@ def start_stack(tmp: Path, database_url: str, extra_env: dict[str, str] | None =
     """Start the stack exactly as `make dev` does (`ctower dev`, plus `dev_args`), on free ports."""
     env = {**os.environ, "CT_LOCAL_DIR": str(tmp), "DATABASE_URL": database_url,
            "GOOGLE_CLOUD_PROJECT": f"ct-test-{uuid.uuid4().hex[:6]}", "CT_PORT_PUBSUB": str(free_port()),
-           "CT_MIN_BACKOFF_SECONDS": "1", "CT_MAX_BACKOFF_SECONDS": "2", "THREADS": "4", **(extra_env or {})}
+           # Test stacks dead-letter fast (5 attempts, 1-2 s apart); the fault drills use the local defaults.
+           "CT_MAX_DELIVERY_ATTEMPTS": "5", "CT_MIN_BACKOFF_SECONDS": "1", "CT_MAX_BACKOFF_SECONDS": "2",
+           "THREADS": "4", **(extra_env or {})}
     env.pop("PUBSUB_EMULATOR_HOST", None)
     for name in load_topology().functions:
         env[f"CT_PORT_{name.upper()}"] = str(free_port())

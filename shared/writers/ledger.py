@@ -4,7 +4,9 @@ record the event as processed -> apply the write, both in one transaction.
 A redelivery of an event already processed is recorded as a `duplicate` row (one
 per Pub/Sub message, so its correlation id stays traceable) and acknowledged. A
 write that fails is rolled back whole, then the failure and attempt count are
-recorded in a transaction of their own, and the error is raised so Pub/Sub retries.
+recorded in a transaction of their own, and the error is raised so Pub/Sub retries
+(and, after the subscription's attempts, dead-letters). A failure that cannot be
+recorded still logs one line with the event id that the failed-events metric counts.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import json
 from collections.abc import Callable
 from enum import StrEnum
 
+from shared import storable
 from shared.db import Cursor, Database
-from shared.envelope import Envelope
+from shared.envelope import ATTRIBUTE_FIELDS, Envelope
 from shared.log import get_logger
 
 log = get_logger(__name__)
@@ -82,28 +85,63 @@ def process(db: Database, envelope: Envelope, message_id: str | None,
             log.warning("write failed, but a concurrent delivery has processed the event; the retry will be "
                         "a duplicate: %s", exc, extra={"event_status": "superseded", "error_type": type(exc).__name__})
             raise
+        if attempts is None:
+            # No row to show it: this line is the trace. `failed` is what the failed-events metric counts
+            # (terraform/monitoring.tf); with nothing recorded it cannot tell a retry from a first failure.
+            log.error("write failed and the failure could not be recorded (is the database reachable?); "
+                      "Pub/Sub will retry, then dead-letter: %s", exc,
+                      extra={"event_status": "failed", "recorded": False, "event_id": envelope.event_id,
+                             "event_type": envelope.event_type, "error_type": type(exc).__name__})
+            raise
         # The failed-events metric counts `event_status: failed`, once per event, not once per retry.
-        status = "failed" if attempts == 1 else "failed_again" if attempts else "failed_unrecorded"
-        log.error("write failed (attempt %s); Pub/Sub will retry: %s", attempts or "?", exc,
-                  extra={"event_status": status, "attempts": attempts, "error_type": type(exc).__name__})
+        status = "failed" if attempts == 1 else "failed_again"
+        log.error("write failed (attempt %s); Pub/Sub will retry, then dead-letter: %s", attempts, exc,
+                  extra={"event_status": status, "attempts": attempts, "event_id": envelope.event_id,
+                         "event_type": envelope.event_type, "error_type": type(exc).__name__})
         raise
+
+
+_RECORD_FAILURE = (_INSERT + " ON CONFLICT (event_id) WHERE status <> 'duplicate' DO UPDATE SET "
+                   "status = 'failed', attempts = events.attempts + 1, last_error = EXCLUDED.last_error, "
+                   "message_id = EXCLUDED.message_id, updated_at = now() WHERE events.status <> 'processed' "
+                   "RETURNING attempts")
+# The same, for an envelope Postgres would not take as it is: every value cleaned, times as text.
+_RECORD_SANITISED = _RECORD_FAILURE.replace("%s::jsonb, %s, %s)", "%s::jsonb, %s::timestamptz, %s::timestamptz)")
 
 
 def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc: BaseException) -> int | None:
     """The event's attempts so far.
 
     0 when a concurrent delivery of the same event has processed it meanwhile (its row is
-    left alone); None when the database itself is down (Pub/Sub still retries).
+    left alone); None when nothing could be recorded (the database is down: Pub/Sub still
+    retries). When the envelope itself is what Postgres refuses, a cleaned copy is recorded,
+    so the failure shows in `ctower events failed` and `trace`, and replaying it can work.
     """
     error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    for sanitised in (False, True):
+        try:
+            params = _sanitised_params(envelope, message_id, error) if sanitised \
+                else _params(envelope, message_id, "failed", error)
+            with db.transaction() as cur:
+                cur.execute(_RECORD_SANITISED if sanitised else _RECORD_FAILURE, params)
+                row = cur.fetchone()
+                return 0 if row is None else int(row[0])
+        except Exception as record_exc:
+            log.warning("could not record the failure: %s", record_exc,
+                        extra={"error_type": type(record_exc).__name__})
+    return None
+
+
+def _sanitised_params(envelope: Envelope, message_id: str | None, error: str) -> tuple[object, ...]:
+    """`_params` with what Postgres refuses cleaned away (a last resort: the envelope broke the edge's rule)."""
+    data = envelope.model_dump(mode="json")
     try:
-        with db.transaction() as cur:
-            cur.execute(_INSERT + " ON CONFLICT (event_id) WHERE status <> 'duplicate' DO UPDATE SET "
-                        "status = 'failed', attempts = events.attempts + 1, last_error = EXCLUDED.last_error, "
-                        "message_id = EXCLUDED.message_id, updated_at = now() WHERE events.status <> 'processed' "
-                        "RETURNING attempts",
-                        _params(envelope, message_id, "failed", error))
-            row = cur.fetchone()
-            return 0 if row is None else int(row[0])
-    except Exception:
-        return None
+        body = json.dumps(storable.normalise(data))
+    except (ValueError, RecursionError) as exc:  # Unstorable: numbers or depth; keep what identifies it
+        body = json.dumps({**{k: storable.clean_text(str(data.get(k))) for k in ATTRIBUTE_FIELDS},
+                           "payload_unstorable": storable.clean_text(str(exc))[:500]})
+    text = storable.clean_text
+    return (text(envelope.event_id), text(envelope.event_type), text(envelope.tenant), text(envelope.source),
+            text(envelope.correlation_id), message_id, "failed",
+            text(f"{error} (envelope cleaned for storage)")[:MAX_ERROR_CHARS], body,
+            envelope.occurred_at.isoformat(), envelope.received_at.isoformat())

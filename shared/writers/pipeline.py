@@ -6,11 +6,11 @@ kept in the history (applied = false) but never moves the lead back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from shared.db import Cursor
-from shared.envelope import Envelope
+from shared.envelope import CLOCK_SKEW, Envelope
 from shared.payloads import LeadRef, ProposalSent, StageChanged, Won
 from shared.writers.leads import resolve_lead
 
@@ -22,7 +22,7 @@ def move_stage(cur: Cursor, envelope: Envelope, ref: LeadRef, to_stage: str, rea
                from_stage: str | None = None) -> bool:
     """Record the move; apply it unless a newer one already did. Returns whether it applied."""
     lead_id, current, changed_at = resolve_lead(cur, envelope, ref)
-    applied = _is_current(envelope.occurred_at, changed_at)
+    applied = _is_current(envelope, changed_at)
     cur.execute(
         "INSERT INTO pipeline_moves (tenant_id, lead_id, from_stage, to_stage, reason, applied, occurred_at, "
         "event_id, correlation_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -36,8 +36,10 @@ def move_stage(cur: Cursor, envelope: Envelope, ref: LeadRef, to_stage: str, rea
     return applied
 
 
-def _is_current(occurred_at: datetime, stage_changed_at: datetime) -> bool:
-    return occurred_at >= stage_changed_at
+def _is_current(envelope: Envelope, stage_changed_at: datetime) -> bool:
+    """Newer than the lead's stage. A stage time further ahead of our clock than the skew allowance
+    (written before the edge bounded occurred_at) is not believed, so it cannot freeze the lead."""
+    return envelope.occurred_at >= stage_changed_at or stage_changed_at > datetime.now(UTC) + CLOCK_SKEW
 
 
 def apply_stage_changed(cur: Cursor, envelope: Envelope) -> None:

@@ -2,7 +2,9 @@
 
 Short form in `make test`; full form in `make soak` (CT_DRILL_SCALE=full: a 60 s Postgres
 outage and more messages). Load goes to loopback through bench.load, bounded in count and
-time; every process a drill starts is stopped in a finally.
+time; every process a drill starts is stopped in a finally. The drills take no step the
+README does not give: the local stack restarts what dies and seeks what the emulator
+stops redelivering by itself.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,17 +25,18 @@ from google.cloud import pubsub_v1
 from bench import load
 from bench.sources import Webhook, evolution_whatsapp, lead_form
 from ops.localdb import ensure_database, restart_embedded, start_embedded, stop_embedded
+from ops.provision import DeliveryPolicy
 from ops.stack import ROOT, Stack, free_port
 from shared.db import Database
 from shared.migrations import migrate
+from shared.topology import load_topology
 from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
-from tests.emulator import seek_to
 from tests.http import send
 
 pytestmark = pytest.mark.integration
 
 FULL = os.environ.get("CT_DRILL_SCALE", "short").lower() == "full"
-OUTAGE_SECONDS = 60 if FULL else 10
+OUTAGE_SECONDS = 60 if FULL else 15
 PER_PHASE = 100 if FULL else 30
 
 
@@ -101,8 +105,15 @@ def _redelivered(db: Database) -> int:
 
 # -- (1) Postgres stopped in the middle of the load ---------------------------------------
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[object, str]]:
-    server = start_embedded(tmp_path / "pg")
+def own_postgres() -> Iterator[tuple[object, str]]:
+    # Not under pytest's basetemp: a pytest session starting meanwhile (another run on this machine) makes
+    # `pytest-of-<user>` 0700 again, and Postgres, run as its own user under root, could not start again.
+    with tempfile.TemporaryDirectory(prefix="ct-drill-pg-") as data_dir:
+        yield from _own_postgres(Path(data_dir) / "pg")
+
+
+def _own_postgres(data_dir: Path) -> Iterator[tuple[object, str]]:
+    server = start_embedded(data_dir)
     try:
         url = ensure_database(server.get_uri(), "ct_drill")
         db = Database.for_url(url, size=1)
@@ -119,15 +130,17 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[object, str]]:
 def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str], tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, url = own_postgres
-    # Deliveries keep failing for the whole outage: the retry budget must outlast it (in the cloud:
-    # terraform variable max_delivery_attempts with retry_maximum_backoff).
+    # Deliveries keep failing for the whole outage: the local defaults' retry budget must outlast it (in
+    # the cloud: terraform variable max_delivery_attempts with retry_maximum_backoff).
     (tmp_path / "stack").mkdir()
-    stack = start_stack(tmp_path / "stack", url, {"CT_MAX_DELIVERY_ATTEMPTS": "100", "CT_MAX_BACKOFF_SECONDS": "2",
-                                                   "ASSISTANT_ENABLED": "false"})
+    local = DeliveryPolicy()
+    stack = start_stack(tmp_path / "stack", url, {
+        "CT_MAX_DELIVERY_ATTEMPTS": str(local.max_delivery_attempts), "ASSISTANT_ENABLED": "false",
+        "CT_MIN_BACKOFF_SECONDS": str(local.min_backoff_seconds),
+        "CT_MAX_BACKOFF_SECONDS": str(local.max_backoff_seconds)})
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.description["pubsub_emulator_host"])  # this drill's emulator
     db = Database.for_url(url, size=1)
     try:
-        started = time.time() - 5
         before = _send_all(stack, [evolution_whatsapp(i, "default") for i in range(PER_PHASE)])
         stop_embedded(server)
         try:
@@ -140,34 +153,41 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
         for phase in (before, during, after):
             assert phase.statuses() == {202: PER_PHASE}
         total = 3 * PER_PHASE
-        time.sleep(5)  # the first redeliveries after the restart
-        seek_to(stack.project, ["message-received-conversations-writer"], started)
-        counts = _settle(db, total, timeout=float(os.environ.get("CT_DRILL_DRAIN_SECONDS", 90)))
+        counts = _settle(db, total, timeout=float(os.environ.get("CT_DRILL_DRAIN_SECONDS", 240)))
         time.sleep(3)  # a late redelivery would add a row here
         redelivered = _redelivered(db)
         assert _counts(db) == counts == {"events": total + redelivered, "processed": total,
                                          "duplicates": redelivered, "leads": total, "conversations": total,
                                          "messages": total}
         assert _dead_letters(stack.project, "message-received-dlq-ops") == []
-        _report("Postgres stopped under load", outage_s=OUTAGE_SECONDS,
+        _report("Postgres stopped under load (local retry defaults)", outage_s=OUTAGE_SECONDS,
+                attempts=local.max_delivery_attempts,
+                backoff_s=f"{local.min_backoff_seconds}-{local.max_backoff_seconds}",
                 answers={phase: str(r.statuses()) for phase, r in
                          (("before", before), ("during", during), ("after", after))},
-                counts=counts, redeliveries=redelivered, dead_letters=0)
+                counts=counts, redeliveries=redelivered, dead_letters=0,
+                stalled_deliveries_sought=stack.log().count("redelivering what"))
     finally:
         db.close()
         stop_stack(stack)
 
 
 # -- (2) a writer process killed mid-stream --------------------------------------------------
-def _gunicorn_worker(port: int) -> psutil.Process:
-    """The gunicorn worker serving `port` (child of the functions-framework master)."""
+def _function_server(port: int) -> psutil.Process:
+    """The functions-framework process serving `port` (its gunicorn master)."""
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
         if "functions_framework" in cmd and "--port" in cmd and cmd[cmd.index("--port") + 1] == str(port):
-            children = proc.children()
-            if children:
-                return children[0]
-    raise AssertionError(f"no gunicorn worker on port {port}")
+            return proc
+    raise AssertionError(f"no function server on port {port}")
+
+
+def _gunicorn_worker(port: int) -> psutil.Process:
+    """The gunicorn worker serving `port` (child of the functions-framework master)."""
+    children = _function_server(port).children()
+    if not children:
+        raise AssertionError(f"no gunicorn worker on port {port}")
+    return children[0]
 
 
 def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack: RunningStack, clean_db) -> None:
@@ -194,6 +214,38 @@ def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack
                  ) == [{"n": 0}]
     _report("writer killed mid-stream", sent=total, processed_when_killed=at_kill, counts=counts,
             redeliveries=redelivered)
+
+
+def test_a_function_server_killed_under_load_is_restarted_and_loses_nothing(stack: RunningStack,
+                                                                            clean_db) -> None:
+    """The whole server (master and workers) of a writer dies mid-load: the stack restarts it, Pub/Sub
+    held its messages, and every webhook answered 202 is written once."""
+    total = 5 * PER_PHASE
+    port = int(stack.url("leads_writer").rsplit(":", 1)[1])
+    server = _function_server(port)
+    result = _send_all(stack, [lead_form(30_000 + i, "default") for i in range(total)])
+    assert result.statuses() == {202: total}
+    wait_for(lambda: _counts(clean_db)["processed"] >= total // 10, timeout=60, interval=0.05)
+    os.killpg(server.pid, signal.SIGKILL)  # the server and its workers, as an OOM kill would
+    at_kill = _counts(clean_db)["processed"]
+    assert at_kill < total, "the kill must land while envelopes are still flowing"
+    def replaced() -> psutil.Process | None:
+        try:
+            found = _function_server(port)
+        except AssertionError:
+            return None
+        return found if found.pid != server.pid else None
+
+    restarted = wait_for(replaced, timeout=60, interval=0.5)
+    counts = _settle(clean_db, total, timeout=180)
+    time.sleep(3)
+    assert _counts(clean_db) == counts
+    redelivered = _redelivered(clean_db)
+    assert counts == {"events": total + redelivered, "processed": total, "duplicates": redelivered,
+                      "leads": total, "conversations": 0, "messages": 0}
+    assert "leads_writer exited" in stack.log()
+    _report("function server killed under load", sent=total, processed_when_killed=at_kill, counts=counts,
+            redeliveries=redelivered, restarted_pid_changed=restarted.pid != server.pid)
 
 
 # -- (3) the emulator unreachable at the edge ------------------------------------------------
@@ -233,7 +285,6 @@ def test_edge_without_pubsub_answers_503_and_leaves_nothing_behind(stack: Runnin
 def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: RunningStack, clean_db) -> None:
     from ops.deadletters import RedriveOptions, Subscription, redrive
     from shared.publisher import PubSubPublisher
-    from shared.topology import load_topology
 
     marker = f"poison-{uuid.uuid4().hex[:8]}"
     body = b"this is not an envelope"
@@ -254,7 +305,8 @@ def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: Running
     assert sorted(m.message.attributes["CloudPubSubDeadLetterSourceSubscription"] for m in letters) == sources
     for letter in letters:
         assert letter.message.data == body
-        assert letter.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"  # the stack's max attempts
+        assert letter.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == \
+            stack.env["CT_MAX_DELIVERY_ATTEMPTS"]  # the stack's max attempts
     assert query(clean_db, "SELECT count(*) AS n FROM events") == [{"n": 0}]  # nothing half-written
 
     # Redrivable: the ops CLI's redrive puts it back on its topic, where (still poison) it is dead-lettered
@@ -284,3 +336,38 @@ def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: Running
                 redriven=report.moved, dead_lettered_again_with_redrive_count_1=len(again), events_rows=0)
     finally:
         subscriber.close()
+
+
+# -- (5) what an operator sees of a stall, and the recovery the README gives ------------------
+def test_status_shows_a_stalled_subscription_and_seek_restarts_it(stack: RunningStack, clean_db,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as clock
+
+    from click.testing import CliRunner
+
+    from ops import status
+    from ops.cli import main
+
+    env = {"CT_LOCAL_DIR": stack.env["CT_LOCAL_DIR"], "PUBSUB_EMULATOR_HOST": None, "DATABASE_URL": None,
+           "GOOGLE_CLOUD_PROJECT": None, "CLOUD_SQL_INSTANCE": None}
+    seen = {"written_at": clock.time(), "stall_after_seconds": 30, "subscriptions": {
+        "stage-changed-pipeline-writer": {"waiting": 3, "stalled": 2, "oldest_failed_seconds": 95.0}}}
+    monkeypatch.setattr(status, "local_deliveries", lambda: seen)  # what the stack's watch wrote
+    shown = CliRunner().invoke(main, ["status", "--json"], env=env, catch_exceptions=False)
+    health = json.loads(shown.stdout)
+    assert shown.exit_code == 1
+    push = next(s for s in health["subscriptions"] if s["subscription"] == "stage-changed-pipeline-writer")
+    assert (push["state"], push["depth"], push["oldest_age_seconds"]) == ("stalled", 3, 95.0)
+    assert any("ctower subscriptions seek stage-changed-pipeline-writer" in p for p in health["problems"])
+
+    # The recovery: a real seek on the stack's emulator; a message held meanwhile is delivered and written.
+    sought = CliRunner().invoke(main, ["subscriptions", "seek", "--type", "lead_created", "--json"], env=env,
+                                catch_exceptions=False)
+    assert sought.exit_code == 0, sought.output
+    assert json.loads(sought.stdout)["sought"] == sorted(load_topology().event_type("lead_created").subscriptions)
+    assert json.loads(sought.stdout)["since"] == stack.description["started_at"] - 60
+    result = _send_all(stack, [lead_form(40_000, "default")])
+    assert result.statuses() == {202: 1}
+    _settle(clean_db, 1, timeout=60)
+    unknown = CliRunner().invoke(main, ["subscriptions", "seek", "nope"], env=env, catch_exceptions=False)
+    assert unknown.exit_code == 2 and "unknown push subscription" in unknown.output

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ops.cli import main
 from shared.db import Database
 from shared.tenants import parse_config
-from tests.conftest import RunningStack, query
+from tests.conftest import RunningStack, query, wait_for
 from tests.fixtures import raw
 from tests.fixtures.tenants import secret
 from tests.http import post
@@ -24,13 +24,20 @@ def ctower(database_url: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_edit_validate_publish_list(database_url: str, database: Database, tmp_path: Path) -> None:
+def test_edit_validate_publish_list(database_url: str, database: Database, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     target = str(tmp_path / "tenants.json")
+    monkeypatch.delenv("CT_UMBRELLA_TYPEFORM", raising=False)
     code, out = ctower(database_url, "add", "umbrella", "--name", "Umbrella Pisos", "--to", target)
     assert code == 0 and "published to" in out
     code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--to", target)
     assert code == 2 and "needs --secret" in out  # refused whole: nothing changed
     assert query(database, "SELECT count(*) AS n FROM tenant_sources WHERE tenant_id = 'umbrella'") == [{"n": 0}]
+    code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--secret", "ct-umbrella-typeform",
+                       "--id", "abc123", "--to", target)
+    assert code == 2 and "secret ct-umbrella-typeform has no value (environment variable CT_UMBRELLA_TYPEFORM)" in out
+    assert query(database, "SELECT count(*) AS n FROM tenant_sources WHERE tenant_id = 'umbrella'") == [{"n": 0}]
+    monkeypatch.setenv("CT_UMBRELLA_TYPEFORM", "a-value")
     code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--secret", "ct-umbrella-typeform",
                        "--map", "01HF3QZ8W2Y5=nickname", "--to", target)
     assert code == 2 and "field_map" in out  # not a lead field
@@ -49,7 +56,9 @@ def test_edit_validate_publish_list(database_url: str, database: Database, tmp_p
 
 
 def test_a_new_tenant_works_on_the_running_stack_without_a_restart(stack: RunningStack, database_url: str,
-                                                                    clean_db: Database) -> None:
+                                                                    clean_db: Database,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CT_ACME_FORM_TOKEN", secret("acme", "form-token"))  # the stack has it; ctower checks it
     published = str(Path(stack.env["CT_LOCAL_DIR"]) / "tenants.json")
     url = stack.url("leads") + "/initech/form"
     token = {"X-Webhook-Token": secret("acme", "form-token")}  # a secret name the stack's environment has
@@ -60,6 +69,8 @@ def test_a_new_tenant_works_on_the_running_stack_without_a_restart(stack: Runnin
                   "--to", published)[0] == 0
     assert post(url, lead, headers={"X-Webhook-Token": "wrong"}).status == 401
     assert post(url, lead, headers=token).status == 202
+    # Written before the test ends, so it cannot land in the next test's clean database.
+    wait_for(lambda: query(clean_db, "SELECT 1 FROM leads WHERE tenant_id = 'initech'"), timeout=60)
     assert ctower(database_url, "remove", "initech", "--to", published)[0] == 0
     assert post(url, lead, headers=token).status == 404
     assert post(stack.url("whatsapp") + "/initech/zapi", raw=raw("zapi", "text"), headers=token).status == 404

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from shared.config import Settings, load_settings
 from shared.edge import Adapter, RawRequest, Response, handle
+from shared.sources import generic_event
+from shared.tenants import TenantDirectory
 from tests.fakes import RecordingPublisher
 
 
@@ -29,4 +32,15 @@ def call(adapter: Adapter, req: RawRequest, publisher: RecordingPublisher | None
     publisher = publisher or RecordingPublisher()
     response = handle(req, function="test", adapter=adapter, publisher=publisher,
                       settings=settings(**setting_overrides))
+    return response, publisher
+
+
+def call_events(req: RawRequest, directory: TenantDirectory | None = None, publisher: RecordingPublisher | None = None,
+                **setting_overrides: Any) -> tuple[Response, RecordingPublisher]:
+    """The events function's pipeline; without a directory, no tenants document (only the tenant-less door)."""
+    publisher = publisher or RecordingPublisher()
+    configured = settings(**setting_overrides)
+    tenants = directory or TenantDirectory(file=Path("/nonexistent/tenants.json"))
+    response = handle(req, function="events", router=generic_event.router(lambda: tenants, lambda: configured),
+                      publisher=publisher, settings=configured)
     return response, publisher

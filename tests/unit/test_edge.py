@@ -3,10 +3,10 @@
 import pytest
 
 from shared.health import check
-from shared.sources import generic_event, lead_form
+from shared.sources import lead_form
 from tests.fakes import RecordingPublisher
 from tests.seeds import LEAD
-from tests.unit.edge_helpers import call, request
+from tests.unit.edge_helpers import call, call_events, request
 
 
 def test_a_valid_lead_is_published_and_answered_202_with_ids() -> None:
@@ -85,10 +85,10 @@ LEAD_ID = "0b9d6c1e-4a55-4f0e-9a3b-2f1d7c2e8a10"
 def test_events_require_the_api_key() -> None:
     body = {"event_type": "stage_changed", "lead_id": LEAD_ID, "payload": {"to_stage": "qualificado"}}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic test-key"}):
-        response, publisher = call(generic_event.adapt, request(body, headers=headers))
+        response, publisher = call_events(request(body, headers=headers))
         assert response.status == 401
         assert publisher.published == []
-    response, _ = call(generic_event.adapt, request(body, headers=AUTH), events_api_key=None)
+    response, _ = call_events(request(body, headers=AUTH), events_api_key=None)
     assert response.status == 401, "no key configured must mean closed, not open"
 
 
@@ -100,11 +100,11 @@ def test_each_event_type_is_validated_by_its_own_payload_model() -> None:
         "obra_created": {"obra_ref": "OB-1", "title": "Piso vinílico sala", "area_m2": 42},
     }
     for event_type, payload in ok.items():
-        response, publisher = call(generic_event.adapt, request(
+        response, publisher = call_events(request(
             {"event_type": event_type, "lead_id": LEAD_ID, "payload": payload}, headers=AUTH))
         assert response.status == 202, (event_type, response.body)
         assert publisher.published[0].payload["lead_id"] == LEAD_ID
-    response, _ = call(generic_event.adapt, request(
+    response, _ = call_events(request(
         {"event_type": "stage_changed", "phone": "11999998888", "payload": {"to_stage": "qualificado"}}, headers=AUTH))
     assert response.status == 202
 
@@ -123,7 +123,7 @@ def test_each_event_type_is_validated_by_its_own_payload_model() -> None:
      {"surprise"}),
 ])
 def test_bad_events_name_their_fields(body: dict[str, object], fields: set[str]) -> None:
-    response, publisher = call(generic_event.adapt, request(body, headers=AUTH))
+    response, publisher = call_events(request(body, headers=AUTH))
     assert response.status == 400, response.body
     assert {f["field"] for f in response.body["fields"]} == fields
     assert publisher.published == []

@@ -1,7 +1,10 @@
 """Hostile input at every endpoint, through the edge, with a recording publisher at the port boundary.
 
-Random and mutated bodies, headers and signatures: the answer is always a 2xx or a 4xx
-(never a 5xx, never an exception), and nothing is published without valid proof.
+The edge rule, by property: a request is refused with a 4xx (naming the field when it is a
+field), or what it publishes is an envelope the writers can store — every string free of NUL
+and lone surrogates, every number printable, nesting bounded, and the envelope survives its
+own Pub/Sub round trip. Never a 5xx, never an exception, nothing published without valid
+proof. (tests/integration/test_edge_rule.py writes what is accepted into a real Postgres.)
 """
 
 from __future__ import annotations
@@ -15,119 +18,67 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.edge import RawRequest, Response, handle
-from shared.secrets import SecretStore, reset_store
-from shared.sources import generic_event
-from shared.sources.routing import router
-from shared.tenants import TenantDirectory, render_config
-from tests.fakes import RecordingPublisher
-from tests.fixtures import load
-from tests.fixtures.tenants import config, hub_signature, secret, secret_env, typeform_signature
-from tests.seeds import LEAD, WHATSAPP
-from tests.unit import edge_helpers
+from shared import storable
+from shared.envelope import Envelope
+from shared.phones import InvalidPhone, normalize_phone, phone_from_jid
+from shared.tenants import TenantDirectory
+from tests.fixtures.tenants import secret
+from tests.hostile_inputs import (
+    DEFAULT_DOORS,
+    ENDPOINT_IDS,
+    ENDPOINTS,
+    Endpoint,
+    any_char,
+    any_text,
+    header_value,
+    hostile,
+    json_value,
+    path_for,
+    send,
+    serialize,
+    signed,
+    tenant_directory,
+    with_google_key,
+)
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-json_leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=40)
-json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.text(max_size=12), inner, max_size=4), max_leaves=20)
-header_value = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
-
-# (channel, source, fixture provider, fixture name, how the platform proves itself)
-ENDPOINTS = [
-    ("whatsapp", "evolution", "evolution", "text", "token"),
-    ("whatsapp", "zapi", "zapi", "text", "token"),
-    ("whatsapp", "meta", "meta", "batch_two", "hub"),
-    ("whatsapp", "360dialog", "360dialog", "text_cloud", "token"),
-    ("whatsapp", "gupshup", "gupshup", "image_caption", "token"),
-    ("leads", "form", None, None, "token"),
-    ("leads", "meta", "meta_leadgen", "webhook_two", "hub"),
-    ("leads", "typeform", "typeform", "form_response", "typeform"),
-    ("leads", "google_ads", "google_ads", "lead", "google"),
-]
-TOKENS = {"evolution": "evolution-token", "zapi": "zapi-token", "360dialog": "360dialog-token",
-          "gupshup": "gupshup-token", "form": "form-token"}
 
 
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TenantDirectory]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in secret_env().items():
-            patch.setenv(name, value)
-        reset_store(SecretStore(backend="env"))
-        path = Path(tmp_path_factory.mktemp("tenants")) / "tenants.json"
-        path.write_text(render_config(config()))
-        yield TenantDirectory(file=path)
-        reset_store(None)
+    with tenant_directory(Path(tmp_path_factory.mktemp("tenants"))) as found:
+        yield found
 
 
-def send(directory: TenantDirectory, channel: str, path: str, body: bytes, headers: dict[str, str],
-         query: dict[str, str] | None = None, content_type: str | None = "application/json",
-         method: str = "POST") -> tuple[Response, RecordingPublisher]:
-    publisher = RecordingPublisher()
-    base = edge_helpers.request(raw=body, headers=headers, path=path, content_type=content_type, method=method)
-    req = RawRequest(method=base.method, path=base.path, headers=base.headers, content_type=base.content_type,
-                     content_length=base.content_length, read_body=base.read_body, query=query or {})
-    response = handle(req, function=channel, router=router(channel, lambda: directory), publisher=publisher,
-                      settings=edge_helpers.settings(max_body_bytes=65536))
-    assert 200 <= response.status < 500, (response.status, response.body)
-    return response, publisher
+def assert_storable(envelope: Envelope) -> None:
+    """What the writers will get: storable, and the same after the Pub/Sub round trip."""
+    storable.check(envelope.model_dump(mode="json"))
+    assert Envelope.from_bytes(envelope.to_bytes()) == envelope
+    envelope.typed_payload()  # the writer's own reading of the payload
 
 
-def signed(kind: str, source: str, body: bytes, tenant: str = "acme") -> dict[str, str]:
-    """The proof `tenant`'s platform would send with `body`."""
-    if kind == "hub":
-        return {"X-Hub-Signature-256": hub_signature(tenant, body)}
-    if kind == "typeform":
-        return {"Typeform-Signature": typeform_signature(tenant, body)}
-    if kind == "token":
-        return {"X-Webhook-Token": secret(tenant, TOKENS[source])}
-    return {}
-
-
-def mutate(value: Any, data: st.DataObject, depth: int = 0) -> Any:
-    """Keep, drop, retype or recurse into each part of a real payload."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            action = data.draw(st.integers(0, 9))
-            if action == 0:
-                continue
-            out[key] = data.draw(json_value) if action == 1 else mutate(item, data, depth + 1)
-        return out
-    if isinstance(value, list):
-        items = [mutate(v, data, depth + 1) for v in value if data.draw(st.integers(0, 7))]
-        return items + ([data.draw(json_value)] if data.draw(st.integers(0, 9)) == 0 else [])
-    return data.draw(json_value) if data.draw(st.integers(0, 5)) == 0 else value
-
-
-@pytest.mark.parametrize(("channel", "source", "provider", "name", "kind"), ENDPOINTS)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
 @HYPOTHESIS
 @given(data=st.data())
-def test_mutated_real_payloads_with_valid_proof_get_2xx_or_4xx(directory: TenantDirectory, channel: str, source: str,
-                                                               provider: str | None, name: str | None, kind: str,
-                                                               data: st.DataObject) -> None:
-    original = load(provider, name) if provider and name else dict(LEAD)
-    body_obj = mutate(original, data)
-    if kind == "google" and isinstance(body_obj, dict) and data.draw(st.booleans()):
-        body_obj["google_key"] = secret("acme", "google-key")
-    body = json.dumps(body_obj).encode()
-    response, publisher = send(directory, channel, f"/acme/{source}", body, signed(kind, source, body))
+def test_hostile_bodies_with_valid_proof_are_refused_or_storable(directory: TenantDirectory, endpoint: Endpoint,
+                                                                 data: st.DataObject) -> None:
+    body = serialize(with_google_key(endpoint, hostile(endpoint.original(), data), data), data)
+    response, publisher = send(directory, endpoint.channel, path_for(endpoint), body, signed(endpoint, body))
     if response.status == 202:
         assert publisher.published and all(e.tenant == "acme" for e in publisher.published)
-    else:
-        assert publisher.published == []
+        for envelope in publisher.published:
+            assert_storable(envelope)
 
 
-@pytest.mark.parametrize(("channel", "source", "provider", "name", "kind"), ENDPOINTS)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
 @HYPOTHESIS
 @given(data=st.data())
-def test_without_valid_proof_nothing_is_published(directory: TenantDirectory, channel: str, source: str,
-                                                  provider: str | None, name: str | None, kind: str,
+def test_without_valid_proof_nothing_is_published(directory: TenantDirectory, endpoint: Endpoint,
                                                   data: st.DataObject) -> None:
-    original = load(provider, name) if provider and name else dict(LEAD)
+    channel, source = endpoint.channel, endpoint.source
+    original = endpoint.original()
     body_obj = data.draw(st.one_of(st.just(original), json_value))
-    body = json.dumps(body_obj).encode() if data.draw(st.booleans()) else data.draw(st.binary(max_size=300))
+    body = serialize(body_obj, data) if data.draw(st.booleans()) else data.draw(st.binary(max_size=300))
     headers = data.draw(st.dictionaries(st.sampled_from([
         "X-Hub-Signature-256", "Typeform-Signature", "X-Webhook-Token", "Authorization", "X-Correlation-ID"]),
         header_value, max_size=4))
@@ -135,8 +86,8 @@ def test_without_valid_proof_nothing_is_published(directory: TenantDirectory, ch
                                       f"/{data.draw(st.text(max_size=10))}/{source}", "/acme"]))
     stranger = "acme" if "/globex/" in path else "globex"  # never the door's own tenant
     if data.draw(st.booleans()):  # another tenant's perfectly valid proof
-        headers.update(signed(kind, source, body, stranger))
-    if kind == "google" and isinstance(body_obj, dict):
+        headers.update(signed(endpoint, body, stranger))
+    if endpoint.proof == "google" and isinstance(body_obj, dict):
         body = json.dumps({**body_obj, "google_key": data.draw(st.sampled_from(
             [secret(stranger, "google-key"), "", "x"]))}).encode()
     query = data.draw(st.dictionaries(st.sampled_from(["token", "hub.mode", "hub.verify_token", "hub.challenge"]),
@@ -150,23 +101,116 @@ def test_without_valid_proof_nothing_is_published(directory: TenantDirectory, ch
                                                  secret("globex", "meta-verify-token"))
 
 
-@pytest.mark.parametrize(("channel", "path", "seed"), [("whatsapp", "/webhook/whatsapp", WHATSAPP),
-                                                       ("leads", "/webhook/lead", LEAD)])
+@pytest.mark.parametrize(("channel", "path", "seed"), DEFAULT_DOORS)
 @HYPOTHESIS
 @given(data=st.data())
 def test_the_open_default_tenant_never_fails_on_bad_input(directory: TenantDirectory, channel: str, path: str,
                                                           seed: dict[str, Any], data: st.DataObject) -> None:
-    body = json.dumps(mutate(seed, data)).encode()
-    response, publisher = send(directory, channel, path, body, {})
+    response, publisher = send(directory, channel, path, serialize(hostile(seed, data), data), {})
     assert (response.status == 202) == bool(publisher.published)
     assert all(e.tenant == "default" for e in publisher.published)
+    for envelope in publisher.published:
+        assert_storable(envelope)
 
 
 @HYPOTHESIS
-@given(body=json_value, key=st.sampled_from(["test-key", "wrong", ""]))
-def test_events_endpoint_answers_2xx_or_4xx(body: Any, key: str) -> None:
-    response, publisher = edge_helpers.call(generic_event.adapt, edge_helpers.request(
-        body, headers={"Authorization": f"Bearer {key}"}))
-    assert 200 <= response.status < 500
-    if key != "test-key":
-        assert 400 <= response.status < 500 and publisher.published == []
+@given(data=st.data(), key=st.sampled_from(["events-api-key", "wrong", ""]))
+def test_the_events_key_is_checked_before_the_body_is_read(directory: TenantDirectory, data: st.DataObject,
+                                                           key: str) -> None:
+    """Without the key nothing in the body matters: even an unparseable or hostile one gets a 401."""
+    body = data.draw(st.one_of(st.binary(max_size=200), st.builds(lambda: b"[" * 5000),
+                               st.just(b'{"x": ' + b"9" * 5000 + b"}"), st.just(b'"\\ud800"')))
+    token = secret("acme", key) if key == "events-api-key" else key
+    response, publisher = send(directory, "events", "/acme/events", body, {"Authorization": f"Bearer {token}"})
+    if key != "events-api-key":
+        assert response.status == 401 and publisher.published == []
+    else:
+        assert response.status == 400
+
+
+# -- the phone helpers are total -------------------------------------------------------------
+phone_like = st.text(st.one_of(st.sampled_from("0123456789+@:.-() "), any_char), max_size=40)
+jid_like = st.builds(lambda a, b: f"{a}@{b}", phone_like, st.sampled_from(
+    ["s.whatsapp.net", "c.us", "g.us", "lid", "broadcast", "x@y", "", "@", "s.whatsapp.net@c.us"])) | phone_like
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=jid_like)
+def test_the_phone_helpers_answer_or_raise_invalid_phone_for_any_text(text: str) -> None:
+    for helper in (normalize_phone, phone_from_jid):
+        try:
+            result = helper(text)
+        except InvalidPhone:
+            continue
+        assert result.isdigit() and 8 <= len(result) <= 15
+
+
+@pytest.mark.parametrize("text", ["a@b", "@", "+@", "5511999998888@x@y", "1@s.whatsapp.net@c.us", "@@@@"])
+def test_an_at_sign_in_a_phone_is_an_invalid_phone_not_a_recursion(text: str) -> None:
+    with pytest.raises(InvalidPhone):
+        normalize_phone(text)
+
+
+# -- the storable rule itself ------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(text=any_text)
+def test_clean_text_leaves_only_what_utf8_and_postgres_hold(text: str) -> None:
+    cleaned = storable.clean_text(text)
+    cleaned.encode("utf-8")
+    assert "\x00" not in cleaned and len(cleaned) == len(text)
+    assert storable.clean_text(cleaned) == cleaned
+
+
+@pytest.mark.parametrize(("raw", "field", "message"), [
+    (b'{"a": [1, ' + b"9" * 5000 + b"]}", "a.1", "digits"),
+    (b'{"a": {"b": NaN}}', "a.b", "NaN"),
+    (b'{"a": -Infinity}', "a", "Infinity"),
+    (b'{"a": 1e400}', "a", "out of range"),
+    (b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", "a." + ".".join(["0"] * 31), "deeper than 32"),
+])
+def test_what_cannot_be_stored_is_refused_naming_its_field(raw: bytes, field: str, message: str) -> None:
+    with pytest.raises(storable.Unstorable) as refused:
+        storable.loads(raw)
+    assert refused.value.field == field and message in refused.value.message
+
+
+def test_odd_characters_are_normalised_and_a_real_pair_is_kept() -> None:
+    assert storable.loads(b'{"k\\u0000": "a\\u0000b\\ud800", "e": "\\ud83d\\ude00"}') == {
+        "k\ufffd": "a\ufffdb\ufffd", "e": "\U0001f600"}
+
+
+# -- time from callers is bounded ------------------------------------------------------------------
+def test_an_events_occurred_at_beyond_the_clock_skew_is_refused_naming_it(directory: TenantDirectory) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.envelope import CLOCK_SKEW
+
+    def at(moment: str) -> tuple[int, Any]:
+        body = json.dumps({"event_type": "stage_changed", "phone": "11999998888", "occurred_at": moment,
+                           "payload": {"to_stage": "qualificado"}}).encode()
+        response, publisher = send(directory, "events", "/acme/events", body,
+                                   {"Authorization": f"Bearer {secret('acme', 'events-api-key')}"})
+        return response.status, response.body.get("fields") or publisher.published[0].occurred_at
+
+    now = datetime.now(UTC)
+    status, fields = at((now + CLOCK_SKEW + timedelta(minutes=1)).isoformat())
+    assert status == 400 and [f["field"] for f in fields] == ["occurred_at"]
+    assert at("0001-01-01T00:00:00+14:00")[0] == 400  # no timestamp column holds it
+    within = now + CLOCK_SKEW - timedelta(minutes=1)
+    assert at(within.isoformat()) == (202, within)  # inside the allowance: kept as sent
+    assert at("2026-01-01T09:00:00-03:00") == (202, datetime(2026, 1, 1, 12, tzinfo=UTC))
+    assert at("2026-01-01T12:00:00") == (202, datetime(2026, 1, 1, 12, tzinfo=UTC))  # no offset: UTC
+
+
+def test_a_platforms_time_beyond_the_allowance_becomes_received_at() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from shared.envelope import CLOCK_SKEW, bounded_occurred_at
+
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    assert bounded_occurred_at(now + CLOCK_SKEW * 10, now) == now
+    assert bounded_occurred_at(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14))), now) == now
+    assert bounded_occurred_at(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), now) == now
+    assert bounded_occurred_at(now - timedelta(days=3), now) == now - timedelta(days=3)
+    assert bounded_occurred_at(now + CLOCK_SKEW, now) == now + CLOCK_SKEW
+    assert bounded_occurred_at(None, now) == now
