@@ -476,6 +476,11 @@ variable "source_catalog" {
     "leads/google_ads" = {
       secrets = { key = { flag = "--secret", readers = ["leads"] } }
     }
+    # The events API of a tenant (`/<tenant>/events`): its bearer key. The tenant-less URL stays the
+    # default tenant's, with the EVENTS_API_KEY this module writes.
+    "events/api" = {
+      secrets = { api-key = { flag = "--secret", readers = ["events"] } }
+    }
   }
 
   validation {

@@ -71,10 +71,10 @@ grant_db_roles_with_gcloud = false
 # Every source of the default source_catalog is used by at least one tenant.
 tenants = {
   pisos-sp = {
-    sources = ["whatsapp/evolution", "leads/meta", "leads/typeform"]
+    sources = ["whatsapp/evolution", "leads/meta", "leads/typeform", "events/api"]
   }
   imob-rio = {
-    sources = ["whatsapp/zapi", "leads/google_ads", "leads/form"]
+    sources = ["whatsapp/zapi", "leads/google_ads", "leads/form", "events/api"]
   }
   obras-bh = {
     sources = ["whatsapp/360dialog", "whatsapp/gupshup", "leads/meta"]
