@@ -101,6 +101,7 @@ from ops.assistant import assistant  # noqa: E402 - registered after `main` exis
 from ops.commands_dlq import dlq  # noqa: E402
 from ops.commands_events import events  # noqa: E402
 from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
+from ops.commands_users import users  # noqa: E402
 from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
 
 main.add_command(dlq)
@@ -110,6 +111,7 @@ main.add_command(status_command)
 main.add_command(audit_command)
 main.add_command(tenants)
 main.add_command(assistant)
+main.add_command(users)
 
 
 if __name__ == "__main__":

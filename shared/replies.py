@@ -35,7 +35,8 @@ def apply_reply_requested(cur: Cursor, envelope: Envelope) -> None:
     reply = envelope.typed_payload()
     assert isinstance(reply, ReplyRequested)
     conversation_id = str(reply.conversation_id)
-    if reply.kind != "handoff" and _person_took_over(cur, envelope.tenant, conversation_id, envelope.occurred_at):
+    stale = reply.kind not in ("handoff", "human")  # a person's own reply is never stale
+    if stale and _person_took_over(cur, envelope.tenant, conversation_id, envelope.occurred_at):
         log.info("not sent: a person took over the conversation", extra={"event_status": "skipped"})
         return
     settings = get_tenant(envelope.tenant).settings.senders
@@ -43,11 +44,13 @@ def apply_reply_requested(cur: Cursor, envelope: Envelope) -> None:
     provider_message_id = sent.provider_message_id or f"ct-{envelope.event_id}"
     cur.execute(
         "INSERT INTO messages (tenant_id, conversation_id, lead_id, provider, provider_message_id, direction, "
-        "sender_phone, message_type, body, sent_at, event_id, correlation_id, sent_by) "
-        "VALUES (%s, %s, %s, %s, %s, 'outbound', %s, 'text', %s, now(), %s, %s, 'assistant') "
-        "ON CONFLICT (tenant_id, provider, provider_message_id) DO UPDATE SET sent_by = 'assistant'",
+        "sender_phone, message_type, body, sent_at, event_id, correlation_id, sent_by, sent_by_user) "
+        "VALUES (%s, %s, %s, %s, %s, 'outbound', %s, 'text', %s, now(), %s, %s, %s, %s) "
+        "ON CONFLICT (tenant_id, provider, provider_message_id) DO UPDATE SET sent_by = EXCLUDED.sent_by, "
+        "sent_by_user = EXCLUDED.sent_by_user",
         (envelope.tenant, conversation_id, str(reply.lead_id), reply.provider, provider_message_id, reply.phone,
-         reply.text, envelope.event_id, envelope.correlation_id),
+         reply.text, envelope.event_id, envelope.correlation_id, "human" if reply.kind == "human" else "assistant",
+         str(reply.sent_by_user) if reply.sent_by_user else None),
     )
     cur.execute("UPDATE conversations SET last_message_at = GREATEST(last_message_at, now()) "
                 "WHERE id = %s AND tenant_id = %s", (conversation_id, envelope.tenant))

@@ -1,0 +1,310 @@
+"""The console's HTTP side: routes, sessions, CSRF and roles around `queries` and `actions`.
+
+Server-rendered Jinja2 pages; forms post normally (they work without JavaScript) and
+a small script refreshes the `data-live` parts every few seconds. The order of checks
+on a change is: signed in (else the login page), CSRF token (403), role (403), the
+lead in the session's tenant (404), then the action.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from shared.console import actions, queries, sessions
+from shared.console.users import authenticate
+from shared.db import Database
+from shared.instance import PerInstance
+from shared.log import get_logger, log_context
+from shared.payloads import STAGES
+from shared.publisher import EnvelopePublisher, PublishError
+
+log = get_logger(__name__)
+HERE = Path(__file__).resolve().parent
+BRT = timezone(timedelta(hours=-3), "BRT")  # Brazil has kept UTC-3 (no DST) since 2019
+STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+FLASH = {"reply": "Mensagem enviada para a fila de envio.", "takeover": "Você assumiu a conversa.",
+         "handback": "Conversa devolvida ao assistente.", "stage": "Mudança de etapa registrada.",
+         "note": "Nota registrada."}
+
+URLS = Map([
+    Rule("/", endpoint="home", methods=["GET"]),
+    Rule("/login", endpoint="login", methods=["GET", "POST"]),
+    Rule("/logout", endpoint="logout", methods=["POST"]),
+    Rule("/tenant", endpoint="tenant", methods=["GET", "POST"]),
+    Rule("/inbox", endpoint="inbox", methods=["GET"]),
+    Rule("/board", endpoint="board", methods=["GET"]),
+    Rule("/leads/<lead_id>", endpoint="lead", methods=["GET"]),
+    Rule("/leads/<lead_id>/<action>", endpoint="act", methods=["POST"]),
+    Rule("/static/<name>", endpoint="static", methods=["GET"]),
+], strict_slashes=False)
+
+
+def base_path() -> str:
+    """The path the console is served under (CONSOLE_BASE_PATH, e.g. behind a load balancer); '' by default."""
+    return (os.environ.get("CONSOLE_BASE_PATH") or "").rstrip("/")
+
+
+def ago(when: datetime | None, now: datetime | None = None) -> str:
+    """'agora', 'há 5 min', 'há 3 h', 'há 2 d'."""
+    if when is None:
+        return "—"
+    seconds = max(0, int(((now or datetime.now(UTC)) - when).total_seconds()))
+    if seconds < 60:
+        return "agora"
+    if seconds < 3600:
+        return f"há {seconds // 60} min"
+    if seconds < 86400:
+        return f"há {seconds // 3600} h"
+    return f"há {seconds // 86400} d"
+
+
+def local_time(when: datetime | None) -> str:
+    return when.astimezone(BRT).strftime("%d/%m/%Y %H:%M") if when else "—"
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["ago"] = ago
+    env.filters["local_time"] = local_time
+    env.filters["stage_label"] = queries.stage_label
+    env.globals["STAGES"] = STAGES
+    return env
+
+
+class Console:
+    """One per instance: the pool, the publisher and the templates; `handle` serves one request."""
+
+    def __init__(self, db: Database, publisher: EnvelopePublisher) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.templates = _environment()
+
+    # -- plumbing -------------------------------------------------------------
+    def url(self, path: str, **query: str) -> str:
+        return base_path() + path + (f"?{urlencode(query)}" if query else "")
+
+    def render(self, name: str, status: int = 200, **context: Any) -> Response:
+        context.setdefault("session", None)
+        context.setdefault("tenants", [])
+        html = self.templates.get_template(name).render(url=self.url, **context)
+        return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+    def redirect(self, path: str, **query: str) -> Response:
+        return Response("", status=303, headers={"Location": self.url(path, **query)})
+
+    def error(self, status: int, message: str, session: sessions.Session | None = None) -> Response:
+        return self.render("error.html.j2", status=status, message=message, code=status, session=session)
+
+    def handle(self, request: Request) -> Response:
+        correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        with log_context(function="console", correlation_id=correlation_id):
+            try:
+                adapter = URLS.bind("console", path_info=request.path)
+                endpoint, args = adapter.match(method=request.method)
+                response = self.dispatch(request, str(endpoint), dict(args), correlation_id)
+            except MethodNotAllowed:
+                response = self.error(405, "Método não permitido.")
+            except NotFound:
+                response = self.error(404, "Página não encontrada.")
+            except HTTPException as exc:
+                response = self.error(exc.code or 400, "Pedido inválido.")
+            except sessions.ConsoleNotConfigured:
+                log.error("CONSOLE_SESSION_SECRET is not set; the console cannot serve")
+                response = self.error(503, "Console não configurado.")
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if response.content_type and response.content_type.startswith("text/html"):
+                response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Correlation-ID"] = correlation_id
+            return response
+
+    def dispatch(self, request: Request, endpoint: str, args: dict[str, str], correlation_id: str) -> Response:
+        if endpoint == "static":
+            return self.static(args["name"])
+        if endpoint == "login":
+            return self.login(request)
+        with self.db.transaction() as cur:
+            session = sessions.lookup(cur, request.cookies.get(sessions.SESSION_COOKIE))
+        if session is None:
+            if request.method == "GET" and not request.args.get("part"):
+                return self.redirect("/login")
+            return self.error(401, "Sessão expirada. Entre novamente.")
+        with log_context(user_id=session.user.id, tenant=session.tenant):
+            if request.method == "POST" and not session.csrf_ok(request.form.get("csrf_token")):
+                log.warning("console form refused: missing or wrong CSRF token")
+                return self.error(403, "Formulário inválido ou expirado (token CSRF). Recarregue a página.", session)
+            if endpoint == "logout":
+                return self.logout(session)
+            if endpoint == "tenant":
+                return self.choose_tenant(request, session)
+            if session.tenant is None:  # an operator who has not chosen a tenant yet
+                return self.redirect("/tenant")
+            handler: Callable[..., Response] = getattr(self, f"page_{endpoint}")
+            return handler(request, session, correlation_id=correlation_id, **args)
+
+    def static(self, name: str) -> Response:
+        if name not in STATIC:
+            raise NotFound()
+        body = (HERE / "static" / f"{name}.j2").read_text(encoding="utf-8")
+        return Response(body, content_type=STATIC[name], headers={"Cache-Control": "public, max-age=300"})
+
+    # -- signing in and out ---------------------------------------------------
+    def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            token = sessions.login_token()
+            response = self.render("login.html.j2", csrf=token, email="", message=None)
+            response.headers.add("Set-Cookie", sessions.cookie_header(sessions.LOGIN_COOKIE, token, max_age=3600))
+            return response
+        if not sessions.login_token_ok(request.cookies.get(sessions.LOGIN_COOKIE), request.form.get("csrf_token")):
+            log.warning("console login refused: missing or wrong CSRF token")
+            return self.error(403, "Formulário inválido ou expirado (token CSRF). Recarregue a página.")
+        email = (request.form.get("email") or "").strip()
+        with self.db.transaction() as cur:
+            result = authenticate(cur, email, request.form.get("password") or "")
+            cookie = sessions.create(cur, result.user)[0] if result.user is not None else None
+        if cookie is None:
+            status, message = ((429, "Muitas tentativas erradas. O acesso está bloqueado por alguns minutos.")
+                               if result.locked else (401, "E-mail ou senha incorretos."))
+            log.warning("console login failed", extra={"locked": result.locked})
+            return self.render("login.html.j2", status=status, csrf=request.form.get("csrf_token", ""),
+                               email=email, message=message)
+        log.info("console login", extra={"user_id": result.user.id if result.user else None})
+        response = self.redirect("/inbox")
+        response.headers.add("Set-Cookie", sessions.cookie_header(sessions.SESSION_COOKIE, cookie,
+                                                                  max_age=sessions.SESSION_HOURS * 3600))
+        response.headers.add("Set-Cookie", sessions.cookie_header(sessions.LOGIN_COOKIE, "", max_age=0))
+        return response
+
+    def logout(self, session: sessions.Session) -> Response:
+        with self.db.transaction() as cur:
+            sessions.revoke(cur, session)
+        response = self.redirect("/login")
+        response.headers.add("Set-Cookie", sessions.cookie_header(sessions.SESSION_COOKIE, "", max_age=0))
+        return response
+
+    def choose_tenant(self, request: Request, session: sessions.Session) -> Response:
+        if not session.user.is_operator:
+            return self.error(403, "Só operadores escolhem o cliente.", session)
+        with self.db.transaction() as cur:
+            if request.method == "POST":
+                if sessions.choose_tenant(cur, session, request.form.get("tenant", "")):
+                    return self.redirect("/inbox")
+                return self.error(404, "Cliente não encontrado.", session)
+            tenants = queries.tenants(cur)
+        return self.render("tenant.html.j2", session=session, tenants=tenants)
+
+    # -- pages ------------------------------------------------------------------
+    def page_home(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        return self.redirect("/inbox")
+
+    def page_inbox(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        assert session.tenant is not None
+        with self.db.transaction() as cur:
+            rows = queries.inbox(cur, session.tenant)
+        template = "_inbox_rows.html.j2" if request.args.get("part") == "live" else "inbox.html.j2"
+        return self.render(template, session=session, rows=rows, now=datetime.now(UTC), active="inbox")
+
+    def page_board(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        assert session.tenant is not None
+        with self.db.transaction() as cur:
+            columns = queries.board(cur, session.tenant)
+        return self.render("board.html.j2", session=session, columns=columns, form_key=str(uuid.uuid4()),
+                           active="board")
+
+    def page_lead(self, request: Request, session: sessions.Session, lead_id: str, **_: Any) -> Response:
+        assert session.tenant is not None
+        with self.db.transaction() as cur:
+            lead = queries.lead(cur, session.tenant, lead_id)
+            if lead is None:
+                return self.error(404, "Lead não encontrado.", session)
+            items = queries.timeline(cur, session.tenant, str(lead["id"]))
+        template = "_lead_live.html.j2" if request.args.get("part") == "live" else "lead.html.j2"
+        flash = FLASH.get(request.args.get("ok", ""))
+        return self.render(template, session=session, lead=lead, items=items, form_key=str(uuid.uuid4()),
+                           flash=flash, flash_cid=request.args.get("cid", ""), active="inbox")
+
+    # -- changes: each one an event -----------------------------------------------
+    def page_act(self, request: Request, session: sessions.Session, lead_id: str, action: str,
+                 correlation_id: str) -> Response:
+        assert session.tenant is not None
+        if action not in ("reply", "takeover", "handback", "stage", "note"):
+            raise NotFound()
+        if not session.user.can_write:
+            log.warning("console action refused: role %s cannot %s", session.user.role, action)
+            return self.error(403, "Seu perfil só pode ver: peça a um administrador para mudar.", session)
+        with self.db.transaction() as cur:
+            lead = queries.lead(cur, session.tenant, lead_id)
+            in_reply_to = (queries.last_inbound_event(cur, session.tenant, str(lead["conversation_id"]))
+                           if lead is not None and lead["conversation_id"] is not None else None)
+        if lead is None:
+            return self.error(404, "Lead não encontrado.", session)
+        form = request.form
+        key = form.get("form_key") or str(uuid.uuid4())
+        args = (self.db, self.publisher, session.user, session.tenant, lead)
+        try:
+            if action in ("reply", "takeover", "handback") and lead["conversation_id"] is None:
+                return self.error(409, "Este lead não tem conversa no WhatsApp.", session)
+            if action == "reply":
+                if lead["handled_by"] != "human":  # a person answering takes the conversation over first
+                    actions.handoff(*args, to="human", form_key=key + ":takeover", correlation_id=correlation_id)
+                done = actions.reply(*args, text=form.get("text", ""), in_reply_to=in_reply_to, form_key=key,
+                                     correlation_id=correlation_id)
+            elif action in ("takeover", "handback"):
+                done = actions.handoff(*args, to="human" if action == "takeover" else "assistant", form_key=key,
+                                       correlation_id=correlation_id)
+            elif action == "stage":
+                done = actions.move_stage(*args, to_stage=form.get("to_stage", ""), reason=form.get("reason") or None,
+                                          form_key=key, correlation_id=correlation_id)
+            else:
+                done = actions.add_note(*args, body=form.get("body", ""), form_key=key, correlation_id=correlation_id)
+        except ValidationError as exc:
+            fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e["loc"]})
+            return self.error(400, f"Dados inválidos: {', '.join(fields) or 'formulário'}.", session)
+        except PublishError:
+            log.exception("console action not published")
+            response = self.error(503, "Não foi possível registrar agora. Tente de novo em instantes.", session)
+            response.headers["Retry-After"] = "5"
+            return response
+        back = form.get("back") if form.get("back") in ("board", "inbox") else None
+        if back:
+            return self.redirect(f"/{back}")
+        return self.redirect(f"/leads/{lead['id']}", ok=action, cid=done.correlation_id)
+
+
+def serve(request: Request) -> Response:
+    """Entry for the deployed function: the instance's console (pool and publisher made on first use)."""
+    from shared.config import get_settings
+    from shared.log import configure_logging
+
+    configure_logging(get_settings().log_level)
+    return _console.get().handle(request)
+
+
+def _make() -> Console:
+    from shared.db import get_database
+    from shared.publisher import get_publisher
+
+    return Console(get_database(), get_publisher())
+
+
+_console: PerInstance[Console] = PerInstance(_make)

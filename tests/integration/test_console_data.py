@@ -1,0 +1,183 @@
+"""The console's data layer against a real Postgres: users, throttling, sessions, tenant isolation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from shared.console import queries, sessions
+from shared.console.users import LOCK_AFTER, UserError, add_user, authenticate, disable_user, reset_password
+from shared.db import Database
+from tests.conftest import ROOT, query
+
+pytestmark = pytest.mark.integration
+PASSWORD = "senha-muito-boa-1"
+
+
+@pytest.fixture(autouse=True)
+def session_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSOLE_SESSION_SECRET", "k" * 40)
+
+
+@pytest.fixture
+def tenants(database: Database) -> Iterator[tuple[str, str]]:
+    a, b = f"ta-{uuid.uuid4().hex[:8]}", f"tb-{uuid.uuid4().hex[:8]}"
+    with database.transaction() as cur:
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'A'), (%s, 'B')", (a, b))
+    yield a, b
+
+
+def _email() -> str:
+    return f"u{uuid.uuid4().hex[:10]}@example.com"
+
+
+def _lead(database: Database, tenant: str, phone: str) -> str:
+    with database.transaction() as cur:
+        cur.execute("INSERT INTO leads (tenant_id, phone, name, source, correlation_id, last_correlation_id) "
+                    "VALUES (%s, %s, 'Lead', 'test', 'c', 'c') RETURNING id", (tenant, phone))
+        lead_id = str(cur.fetchone()[0])
+        cur.execute("INSERT INTO conversations (tenant_id, lead_id, provider, chat_id, correlation_id) "
+                    "VALUES (%s, %s, 'evolution', %s, 'c') RETURNING id", (tenant, lead_id, phone))
+        conversation = str(cur.fetchone()[0])
+        cur.execute("INSERT INTO messages (tenant_id, conversation_id, lead_id, provider, provider_message_id, "
+                    "direction, sender_phone, message_type, body, sent_at, event_id, correlation_id) "
+                    "VALUES (%s, %s, %s, 'evolution', %s, 'inbound', %s, 'text', 'oi', now(), %s, 'cid-in')",
+                    (tenant, conversation, lead_id, uuid.uuid4().hex, phone, uuid.uuid4().hex))
+    return lead_id
+
+
+def test_passwords_are_argon2id_and_only_the_right_one_signs_in(database: Database, tenants: tuple[str, str]) -> None:
+    email = _email()
+    with database.transaction() as cur:
+        user = add_user(cur, email=email.upper(), name="Ana", role="seller", tenant=tenants[0], password=PASSWORD)
+    assert user.email == email and user.tenant_id == tenants[0]
+    stored = query(database, "SELECT password_hash FROM console_users WHERE id = %s", user.id)[0]["password_hash"]
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    with database.transaction() as cur:
+        assert authenticate(cur, email, "errada-errada").user is None
+        assert authenticate(cur, email, PASSWORD).user == user
+
+
+def test_roles_need_the_right_tenant_and_emails_are_unique(database: Database, tenants: tuple[str, str]) -> None:
+    email = _email()
+    with database.transaction() as cur:
+        add_user(cur, email=email, name="Ana", role="admin", tenant=tenants[0], password=PASSWORD)
+    for kwargs, message in (({"role": "seller", "tenant": None}, "needs --tenant"),
+                            ({"role": "operator", "tenant": tenants[0]}, "operator has no tenant"),
+                            ({"role": "chefe", "tenant": tenants[0]}, "role must be"),
+                            ({"role": "seller", "tenant": "nao-existe"}, "no tenant"),
+                            ({"role": "seller", "tenant": tenants[0], "email": email}, "already exists"),
+                            ({"role": "seller", "tenant": tenants[0], "password": "curta"}, "at least")):
+        args = {"email": _email(), "name": "X", "password": PASSWORD, **kwargs}
+        with pytest.raises(UserError, match=message), database.transaction() as cur:
+            add_user(cur, **args)  # type: ignore[arg-type]
+
+
+def test_ten_wrong_passwords_lock_the_login_even_for_the_right_one_until_reset(
+        database: Database, tenants: tuple[str, str]) -> None:
+    email = _email()
+    with database.transaction() as cur:
+        add_user(cur, email=email, name="Ana", role="seller", tenant=tenants[0], password=PASSWORD)
+    results = []
+    for _ in range(LOCK_AFTER):
+        with database.transaction() as cur:
+            results.append(authenticate(cur, email, "errada-errada"))
+    assert [r.locked for r in results] == [False] * (LOCK_AFTER - 1) + [True]
+    with database.transaction() as cur:
+        assert authenticate(cur, email, PASSWORD).locked
+    # An unknown e-mail is throttled the same way (the lock says nothing about who exists).
+    ghost = _email()
+    for _ in range(LOCK_AFTER):
+        with database.transaction() as cur:
+            last = authenticate(cur, ghost, "errada-errada")
+    assert last.locked
+    with database.transaction() as cur:
+        reset_password(cur, email, PASSWORD + "2")
+    with database.transaction() as cur:
+        assert authenticate(cur, email, PASSWORD + "2").user is not None
+
+
+def test_sessions_are_revoked_by_logout_disable_and_reset(database: Database, tenants: tuple[str, str]) -> None:
+    email = _email()
+    with database.transaction() as cur:
+        user = add_user(cur, email=email, name="Ana", role="seller", tenant=tenants[0], password=PASSWORD)
+        token, session = sessions.create(cur, user)
+        assert sessions.lookup(cur, token) == session
+        assert session.tenant == tenants[0] and session.csrf_ok(session.csrf_token) and not session.csrf_ok("x")
+        stored = query(database, "SELECT token_hash FROM console_sessions WHERE user_id = %s", user.id)
+        sessions.revoke(cur, session)
+        assert sessions.lookup(cur, token) is None
+        token2, _ = sessions.create(cur, user)
+        disable_user(cur, email)
+        assert sessions.lookup(cur, token2) is None
+        assert authenticate(cur, email, PASSWORD).user is None  # disabled: the right password does not help
+        reset_password(cur, email, PASSWORD)
+        token3, _ = sessions.create(cur, user)
+        reset_password(cur, email, PASSWORD + "x")
+        assert sessions.lookup(cur, token3) is None
+    assert all(token not in r["token_hash"] for r in stored)  # only a keyed hash is stored
+
+
+def test_operators_choose_a_tenant_other_roles_cannot(database: Database, tenants: tuple[str, str]) -> None:
+    with database.transaction() as cur:
+        operator = add_user(cur, email=_email(), name="Op", role="operator", tenant=None, password=PASSWORD)
+        seller = add_user(cur, email=_email(), name="Ana", role="seller", tenant=tenants[0], password=PASSWORD)
+        op_token, op_session = sessions.create(cur, operator)
+        assert op_session.tenant is None
+        assert sessions.choose_tenant(cur, op_session, tenants[1])
+        assert sessions.lookup(cur, op_token).tenant == tenants[1]  # type: ignore[union-attr]
+        assert not sessions.choose_tenant(cur, op_session, "nao-existe")
+        s_token, s_session = sessions.create(cur, seller)
+        assert not sessions.choose_tenant(cur, s_session, tenants[1])
+        assert sessions.lookup(cur, s_token).tenant == tenants[0]  # type: ignore[union-attr]
+
+
+def test_every_read_sees_only_its_own_tenant(database: Database, tenants: tuple[str, str]) -> None:
+    a, b = tenants
+    lead_a = _lead(database, a, f"5511{uuid.uuid4().int % 10**9:09d}")
+    lead_b = _lead(database, b, f"5511{uuid.uuid4().int % 10**9:09d}")
+    with database.transaction() as cur:
+        assert queries.lead(cur, a, lead_a) is not None
+        assert queries.lead(cur, a, lead_b) is None
+        assert queries.lead(cur, b, lead_a) is None
+        assert queries.lead(cur, a, "not-a-uuid") is None
+        assert queries.timeline(cur, a, lead_b) == []
+        assert [i.correlation_id for i in queries.timeline(cur, a, lead_a)] == ["cid-in"]
+        assert {str(r["lead_id"]) for r in queries.inbox(cur, a)} == {lead_a}
+        assert {str(r["lead_id"]) for r in queries.inbox(cur, b)} == {lead_b}
+        board_a = {c["stage"]: [str(x["id"]) for x in c["leads"]] for c in queries.board(cur, a)}
+        assert board_a["novo"] == [lead_a]
+        inbox_a = queries.inbox(cur, a)[0]
+        assert inbox_a["waiting_since"] is not None and inbox_a["handled_by"] == "assistant"
+
+
+def test_ctower_users_add_list_disable_reset(database_url: str, database: Database, tenants: tuple[str, str]) -> None:
+    email = _email()
+    env = {**os.environ, "DATABASE_URL": database_url}
+
+    def ctower(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ops.cli", "users", *args], cwd=ROOT, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    added = ctower("add", email, "--name", "Primeira Admin", "--role", "admin", "--tenant", tenants[0])
+    assert added.returncode == 0, added.stderr
+    password = added.stdout.split("password (shown once): ")[1].strip()
+    with database.transaction() as cur:
+        assert authenticate(cur, email, password).user is not None
+    assert ctower("add", email, "--name", "De novo", "--role", "admin", "--tenant", tenants[0]).returncode == 3
+    listed = ctower("list", "--tenant", tenants[0])
+    assert email in listed.stdout and "admin" in listed.stdout
+    assert ctower("disable", email).returncode == 0
+    with database.transaction() as cur:
+        assert authenticate(cur, email, password).user is None
+    reset = ctower("reset", email, "--password-stdin", "--json", stdin="uma-senha-nova-123\n")
+    assert reset.returncode == 0, reset.stderr
+    assert "uma-senha-nova-123" not in reset.stdout  # a password given on stdin is not echoed
+    with database.transaction() as cur:
+        assert authenticate(cur, email, "uma-senha-nova-123").user is not None
+    assert ctower("disable", "ninguem@example.com").returncode == 2
