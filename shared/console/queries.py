@@ -106,8 +106,10 @@ def timeline(cur: Cursor, tenant: str, lead_id: str) -> list[Item]:
             title += " (fora de ordem, não aplicada)"
         items.append(Item(p["occurred_at"], "move", title, p["reason"], p["correlation_id"],
                           {"by": p["user_name"]}))
-    cur.execute("SELECT handled_by, reason, actor, created_at, correlation_id FROM handoffs "
-                "WHERE lead_id = %s AND tenant_id = %s ORDER BY created_at", (lead_id, tenant))
+    cur.execute("SELECT h.handled_by, h.reason, COALESCE(u.name, h.actor) AS actor, h.created_at, h.correlation_id "
+                "FROM handoffs h LEFT JOIN console_actions a ON a.event_id = h.event_id AND a.tenant_id = %s "
+                "LEFT JOIN console_users u ON u.id = a.user_id "
+                "WHERE h.lead_id = %s AND h.tenant_id = %s ORDER BY h.created_at", (tenant, lead_id, tenant))
     for h in rows_as_dicts(cur):
         title = "Atendimento assumido por uma pessoa" if h["handled_by"] == "human" else "Devolvido ao assistente"
         items.append(Item(h["created_at"], "handoff", title, HANDOFF_REASONS.get(h["reason"], h["reason"]),

@@ -54,7 +54,7 @@ URLS = Map([
     Rule("/board", endpoint="board", methods=["GET"]),
     Rule("/leads/<lead_id>", endpoint="lead", methods=["GET"]),
     Rule("/leads/<lead_id>/<action>", endpoint="act", methods=["POST"]),
-    Rule("/static/<name>", endpoint="static", methods=["GET"]),
+    Rule("/assets/<name>", endpoint="static", methods=["GET"]),
 ], strict_slashes=False)
 
 
@@ -106,6 +106,7 @@ class Console:
     def render(self, name: str, status: int = 200, **context: Any) -> Response:
         context.setdefault("session", None)
         context.setdefault("tenants", [])
+        context.setdefault("active", "")
         html = self.templates.get_template(name).render(url=self.url, **context)
         return Response(html, status=status, content_type="text/html; charset=utf-8")
 
