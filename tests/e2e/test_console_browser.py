@@ -144,16 +144,22 @@ def screenshot(browser: WebDriver, name: str, width: int = 1280) -> None:
         browser.set_window_size(size["width"], size["height"])
 
 
-def whatsapp_lead(console: Console, text_: str = "Olá! Quero orçamento de piso vinílico para 40 m²") -> dict[str, Any]:
-    phone = f"55119{random.randint(10_000_000, 99_999_999)}"
+def whatsapp_message(console: Console, phone: str, text_: str) -> str:
+    """The lead writes through the whatsapp webhook (Evolution, default tenant); its correlation id."""
     body = {"event": "messages.upsert",
             "data": {"key": {"remoteJid": f"{phone}@s.whatsapp.net", "fromMe": False,
                              "id": uuid.uuid4().hex[:20].upper()},
                      "pushName": "Carla Cliente", "message": {"conversation": text_}, "messageType": "conversation"}}
     answer = post(console.stack.url("whatsapp") + "/webhook/whatsapp", body)
     assert answer.status == 202, answer.text
+    return str(answer.json()["correlation_id"])
+
+
+def whatsapp_lead(console: Console, text_: str = "Olá! Quero orçamento de piso vinílico para 40 m²") -> dict[str, Any]:
+    phone = f"55119{random.randint(10_000_000, 99_999_999)}"
+    correlation_id = whatsapp_message(console, phone, text_)
     lead = wait_for(lambda: query(console.db, "SELECT * FROM leads WHERE phone = %s", phone))[0]
-    return {**lead, "correlation_id_in": answer.json()["correlation_id"]}
+    return {**lead, "correlation_id_in": correlation_id}
 
 
 def test_a_seller_answers_a_whatsapp_lead_takes_it_over_and_moves_it(console: Console, browser: WebDriver) -> None:
@@ -168,6 +174,11 @@ def test_a_seller_answers_a_whatsapp_lead_takes_it_over_and_moves_it(console: Co
     browser.find_element(By.LINK_TEXT, "Carla Cliente").click()
     wait_text(browser, "Quero orçamento de piso vinílico")
     assert lead["correlation_id_in"] in text(browser)  # each item shows its correlation id
+
+    # A new message from the lead appears on the open page, without a reload, within seconds.
+    later = whatsapp_message(console, lead["phone"], "Vocês atendem em Campinas?")
+    wait_text(browser, "Vocês atendem em Campinas?", timeout=10)
+    assert later in text(browser)
 
     browser.find_element(By.XPATH, "//button[normalize-space()='Assumir conversa']").click()
     wait_text(browser, "Você assumiu a conversa")
@@ -196,8 +207,17 @@ def test_a_seller_answers_a_whatsapp_lead_takes_it_over_and_moves_it(console: Co
                    lead["id"])
     assert [e["event_type"] for e in events] == ["handoff_requested", "reply_requested", "stage_changed"]
     assert {e["source"] for e in events} == {"console"}
+    browser.find_element(By.ID, "note-body").send_keys("Cliente prefere contato de manhã.")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Salvar nota']").click()
+    wait_text(browser, "Nota de Ana Vendedora")
+    assert "Cliente prefere contato de manhã." in text(browser)
     screenshot(browser, "console-lead.png")
     screenshot(browser, "console-lead-phone.png", width=390)  # the same page on a phone-sized screen
+
+    browser.find_element(By.XPATH, "//button[normalize-space()='Devolver ao assistente']").click()
+    wait_text(browser, "Devolvido ao assistente")
+    assert query(console.db, "SELECT handled_by FROM conversations WHERE lead_id = %s",
+                 lead["id"]) == [{"handled_by": "assistant"}]
 
     browser.find_element(By.LINK_TEXT, "Funil").click()
     wait_text(browser, "Qualificado")

@@ -181,3 +181,30 @@ def test_ctower_users_add_list_disable_reset(database_url: str, database: Databa
     with database.transaction() as cur:
         assert authenticate(cur, email, "uma-senha-nova-123").user is not None
     assert ctower("disable", "ninguem@example.com").returncode == 2
+
+
+def test_the_inbox_puts_people_first_then_the_longest_wait(database: Database, tenants: tuple[str, str]) -> None:
+    tenant = tenants[0]
+
+    def conversation(handled_by: str, inbound_min_ago: int, answered: bool) -> str:
+        lead_id = _lead(database, tenant, f"5511{uuid.uuid4().int % 10**9:09d}")
+        with database.transaction() as cur:
+            cur.execute("UPDATE conversations SET handled_by = %s WHERE lead_id = %s", (handled_by, lead_id))
+            cur.execute("UPDATE messages SET sent_at = now() - make_interval(mins => %s) WHERE lead_id = %s",
+                        (inbound_min_ago, lead_id))
+            if answered:
+                cur.execute("INSERT INTO messages (tenant_id, conversation_id, lead_id, provider, provider_message_id, "
+                            "direction, sender_phone, message_type, body, sent_at, event_id, correlation_id, sent_by) "
+                            "SELECT tenant_id, conversation_id, lead_id, provider, %s, 'outbound', sender_phone, "
+                            "'text', 'resposta', sent_at + interval '1 minute', %s, 'cid-out', 'assistant' "
+                            "FROM messages WHERE lead_id = %s", (uuid.uuid4().hex, uuid.uuid4().hex, lead_id))
+        return lead_id
+
+    answered = conversation("assistant", 30, answered=True)
+    short_wait = conversation("assistant", 2, answered=False)
+    person = conversation("human", 1, answered=False)
+    long_wait = conversation("assistant", 10, answered=False)
+    with database.transaction() as cur:
+        rows = queries.inbox(cur, tenant)
+    assert [str(r["lead_id"]) for r in rows] == [person, long_wait, short_wait, answered]
+    assert rows[-1]["waiting_since"] is None and rows[-1]["last_direction"] == "outbound"
