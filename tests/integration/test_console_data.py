@@ -208,3 +208,44 @@ def test_the_inbox_puts_people_first_then_the_longest_wait(database: Database, t
         rows = queries.inbox(cur, tenant)
     assert [str(r["lead_id"]) for r in rows] == [person, long_wait, short_wait, answered]
     assert rows[-1]["waiting_since"] is None and rows[-1]["last_direction"] == "outbound"
+
+
+def test_the_console_role_can_do_what_the_console_does_and_no_more(database_url: str, database: Database,
+                                                                  tenants: tuple[str, str]) -> None:
+    """sql/021: a login in role ct_console (the console's DB user in the cloud) signs in, reads and records;
+    it changes nothing else."""
+    from urllib.parse import urlparse, urlunparse
+
+    import pg8000.dbapi
+
+    tenant = tenants[0]
+    lead_id = _lead(database, tenant, f"5511{uuid.uuid4().int % 10**9:09d}")
+    email, login = _email(), f"console_{uuid.uuid4().hex[:8]}"
+    with database.transaction() as cur:
+        user = add_user(cur, email=email, name="Ana", role="seller", tenant=tenant, password=PASSWORD)
+        cur.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE ct_console')
+    parsed = urlparse(database_url)
+    netloc = login + "@" + parsed.netloc.rsplit("@", 1)[-1]
+    console_db = Database.for_url(urlunparse(parsed._replace(netloc=netloc)), size=1)
+    try:
+        with console_db.transaction() as cur:
+            assert authenticate(cur, email, "errada-errada").user is None
+            assert authenticate(cur, email, PASSWORD).user == user
+            token, _ = sessions.create(cur, user)
+            session = sessions.lookup(cur, token)
+            assert session is not None
+            assert queries.inbox(cur, tenant) and queries.timeline(cur, tenant, lead_id) and queries.board(cur, tenant)
+            cur.execute("INSERT INTO console_actions (event_id, tenant_id, user_id, event_type, lead_id, "
+                        "correlation_id) VALUES (%s, %s, %s, 'note_added', %s, 'c')",
+                        (uuid.uuid4().hex, tenant, user.id, lead_id))
+            sessions.revoke(cur, session)
+        for forbidden in ("UPDATE leads SET stage = 'ganho'", "DELETE FROM messages", "DELETE FROM console_actions",
+                          "INSERT INTO lead_notes (tenant_id, lead_id, body, author, event_id, correlation_id) "
+                          "SELECT tenant_id, id, 'x', 'x', 'x', 'x' FROM leads LIMIT 1"):
+            with pytest.raises(pg8000.dbapi.DatabaseError, match="permission denied"), console_db.transaction() as cur:
+                cur.execute(forbidden)
+    finally:
+        console_db.close()
+        with database.transaction() as cur:
+            cur.execute(f'DROP OWNED BY "{login}"')
+            cur.execute(f'DROP ROLE "{login}"')
