@@ -44,6 +44,7 @@ SECURITY_HEADERS = {
 FLASH = {"reply": "Mensagem enviada para a fila de envio.", "takeover": "Você assumiu a conversa.",
          "handback": "Conversa devolvida ao assistente.", "stage": "Mudança de etapa registrada.",
          "note": "Nota registrada."}
+FIELD_LABELS = {"text": "mensagem", "to_stage": "etapa", "reason": "motivo", "body": "nota"}
 
 URLS = Map([
     Rule("/", endpoint="home", methods=["GET"]),
@@ -280,7 +281,8 @@ class Console:
                 done = actions.add_note(*args, body=form.get("body", ""), form_key=key, correlation_id=correlation_id)
         except ValidationError as exc:
             fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e["loc"]})
-            return self.error(400, f"Dados inválidos: {', '.join(fields) or 'formulário'}.", session)
+            named = ", ".join(f"{FIELD_LABELS.get(f, f)} ({f})" for f in fields) or "formulário"
+            return self.error(400, f"Dados inválidos: {named}.", session)
         except PublishError:
             log.exception("console action not published")
             response = self.error(503, "Não foi possível registrar agora. Tente de novo em instantes.", session)
