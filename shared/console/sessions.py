@@ -39,7 +39,7 @@ def cookie_secure() -> bool:
     return (os.environ.get("CONSOLE_COOKIE_SECURE") or "true").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _keyed(token: str) -> str:
+def keyed(token: str) -> str:
     return hmac.new(session_secret(), token.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -60,15 +60,15 @@ def create(cur: Cursor, user: User) -> tuple[str, Session]:
     csrf = secrets.token_urlsafe(32)
     cur.execute("INSERT INTO console_sessions (token_hash, user_id, tenant_id, csrf_token, expires_at) "
                 "VALUES (%s, %s, %s, %s, now() + make_interval(hours => %s))",
-                (_keyed(token), user.id, user.tenant_id, csrf, SESSION_HOURS))
-    return token, Session(_keyed(token), user, user.tenant_id, csrf)
+                (keyed(token), user.id, user.tenant_id, csrf, SESSION_HOURS))
+    return token, Session(keyed(token), user, user.tenant_id, csrf)
 
 
 def lookup(cur: Cursor, token: str | None) -> Session | None:
     """The live session for a cookie token (not revoked, expired or idle; its user active)."""
     if not token or len(token) > 200:
         return None
-    token_hash = _keyed(token)
+    token_hash = keyed(token)
     cur.execute(
         "UPDATE console_sessions s SET last_seen_at = now() FROM console_users u "
         "WHERE s.token_hash = %s AND u.id = s.user_id AND u.active AND s.revoked_at IS NULL "
@@ -102,14 +102,14 @@ def choose_tenant(cur: Cursor, session: Session, tenant: str) -> bool:
 def login_token() -> str:
     """A signed nonce for the login form: the same value goes in a cookie and a hidden field."""
     nonce = secrets.token_urlsafe(24)
-    return f"{nonce}.{_keyed('login:' + nonce)}"
+    return f"{nonce}.{keyed('login:' + nonce)}"
 
 
 def login_token_ok(cookie: str | None, field: str | None) -> bool:
     if not cookie or not field or not hmac.compare_digest(cookie, field):
         return False
     nonce, _, signature = cookie.partition(".")
-    return hmac.compare_digest(signature, _keyed("login:" + nonce))
+    return hmac.compare_digest(signature, keyed("login:" + nonce))
 
 
 def cookie_header(name: str, value: str, *, max_age: int, path: str = "/") -> str:

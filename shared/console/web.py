@@ -22,8 +22,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from shared.console import actions, queries, sessions
-from shared.console.users import authenticate
+from shared.console import actions, queries, sessions, team
+from shared.console.users import MIN_PASSWORD, UserError, authenticate
 from shared.db import Database
 from shared.instance import PerInstance
 from shared.log import get_logger, log_context
@@ -41,7 +41,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-FLASH = {"reply": "Mensagem enviada para a fila de envio.", "takeover": "Você assumiu a conversa.",
+FLASH = {"role": "Perfil alterado.", "disable": "Usuário desativado; as sessões dele foram encerradas.",
+         "enable": "Usuário reativado.",
+         "reply": "Mensagem enviada para a fila de envio.", "takeover": "Você assumiu a conversa.",
          "handback": "Conversa devolvida ao assistente.", "stage": "Mudança de etapa registrada.",
          "note": "Nota registrada."}
 FIELD_LABELS = {"text": "mensagem", "to_stage": "etapa", "reason": "motivo", "body": "nota"}
@@ -55,6 +57,10 @@ URLS = Map([
     Rule("/board", endpoint="board", methods=["GET"]),
     Rule("/leads/<lead_id>", endpoint="lead", methods=["GET"]),
     Rule("/leads/<lead_id>/<action>", endpoint="act", methods=["POST"]),
+    Rule("/team", endpoint="team", methods=["GET"]),
+    Rule("/team/invite", endpoint="team_invite", methods=["POST"]),
+    Rule("/team/<user_id>/<change>", endpoint="team_change", methods=["POST"]),
+    Rule("/invite/<token>", endpoint="invite", methods=["GET", "POST"]),
     Rule("/assets/<name>", endpoint="static", methods=["GET"]),
 ], strict_slashes=False)
 
@@ -145,6 +151,8 @@ class Console:
             return self.static(args["name"])
         if endpoint == "login":
             return self.login(request)
+        if endpoint == "invite":
+            return self.accept_invite(request, args["token"])
         with self.db.transaction() as cur:
             session = sessions.lookup(cur, request.cookies.get(sessions.SESSION_COOKIE))
         if session is None:
@@ -174,7 +182,8 @@ class Console:
     def login(self, request: Request) -> Response:
         if request.method == "GET":
             token = sessions.login_token()
-            response = self.render("login.html.j2", csrf=token, email="", message=None)
+            notice = "Conta criada. Entre com o seu e-mail e a senha escolhida." if request.args.get("ok") else None
+            response = self.render("login.html.j2", csrf=token, email="", message=None, notice=notice)
             response.headers.add("Set-Cookie", sessions.cookie_header(sessions.LOGIN_COOKIE, token, max_age=3600))
             return response
         if not sessions.login_token_ok(request.cookies.get(sessions.LOGIN_COOKIE), request.form.get("csrf_token")):
@@ -189,7 +198,7 @@ class Console:
                                if result.locked else (401, "E-mail ou senha incorretos."))
             log.warning("console login failed", extra={"locked": result.locked})
             return self.render("login.html.j2", status=status, csrf=request.form.get("csrf_token", ""),
-                               email=email, message=message)
+                               email=email, message=message, notice=None)
         log.info("console login", extra={"user_id": result.user.id if result.user else None})
         response = self.redirect("/inbox")
         response.headers.add("Set-Cookie", sessions.cookie_header(sessions.SESSION_COOKIE, cookie,
@@ -214,6 +223,34 @@ class Console:
                 return self.error(404, "Cliente não encontrado.", session)
             tenants = queries.tenants(cur)
         return self.render("tenant.html.j2", session=session, tenants=tenants)
+
+    def accept_invite(self, request: Request, token: str) -> Response:
+        """The one-time link: the invited person sets a password; then they sign in."""
+        with self.db.transaction() as cur:
+            found = team.open_invite(cur, token)
+        if found is None:
+            return self.error(404, "Convite expirado ou já usado. Peça um novo ao administrador.")
+        if request.method == "GET":
+            csrf = sessions.login_token()
+            response = self.render("invite.html.j2", csrf=csrf, invite=found, token=token, message=None)
+            response.headers.add("Set-Cookie", sessions.cookie_header(sessions.LOGIN_COOKIE, csrf, max_age=3600))
+            return response
+        form = request.form
+        if not sessions.login_token_ok(request.cookies.get(sessions.LOGIN_COOKIE), form.get("csrf_token")):
+            return self.error(403, "Formulário inválido ou expirado (token CSRF). Recarregue a página.")
+        password = form.get("password") or ""
+        message = (f"A senha precisa de pelo menos {MIN_PASSWORD} caracteres." if len(password) < MIN_PASSWORD
+                   else "As senhas não conferem." if password != form.get("password2") else None)
+        if message is None:
+            try:
+                with self.db.transaction() as cur:
+                    user = team.accept_invite(cur, token, password)
+                log.info("console invitation accepted", extra={"user_id": user.id})
+                return self.redirect("/login", ok="invite")
+            except UserError as exc:
+                message = str(exc)
+        return self.render("invite.html.j2", status=400, csrf=form.get("csrf_token", ""), invite=found, token=token,
+                           message=message)
 
     # -- pages ------------------------------------------------------------------
     def page_home(self, request: Request, session: sessions.Session, **_: Any) -> Response:
@@ -244,6 +281,61 @@ class Console:
         flash = FLASH.get(request.args.get("ok", ""))
         return self.render(template, session=session, lead=lead, items=items, form_key=str(uuid.uuid4()),
                            flash=flash, flash_cid=request.args.get("cid", ""), active="inbox")
+
+    # -- the team (admins and operators) ------------------------------------------
+    def _team_page(self, session: sessions.Session, status: int = 200, **extra: Any) -> Response:
+        assert session.tenant is not None
+        with self.db.transaction() as cur:
+            people, invites = team.members(cur, session.tenant), team.pending_invites(cur, session.tenant)
+        extra.setdefault("flash", None)
+        extra.setdefault("link", None)
+        extra.setdefault("message", None)
+        return self.render("team.html.j2", status=status, session=session, people=people, invites=invites,
+                           roles=team.TEAM_ROLES, active="team", **extra)
+
+    def _admin(self, session: sessions.Session) -> Response | None:
+        if session.user.role in ("admin", "operator"):
+            return None
+        return self.error(403, "Só administradores gerenciam a equipe.", session)
+
+    def page_team(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        return self._admin(session) or self._team_page(session, flash=FLASH.get(request.args.get("ok", "")))
+
+    def page_team_invite(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        if refused := self._admin(session):
+            return refused
+        assert session.tenant is not None
+        form = request.form
+        try:
+            with self.db.transaction() as cur:
+                token = team.invite(cur, tenant=session.tenant, email=form.get("email", ""),
+                                    name=form.get("name", ""), role=form.get("role", ""), invited_by=session.user)
+        except UserError as exc:
+            return self._team_page(session, status=400, message=str(exc))
+        link = request.host_url.rstrip("/") + self.url(f"/invite/{token}")
+        log.info("console invitation made", extra={"role": form.get("role")})
+        return self._team_page(session, link=link)
+
+    def page_team_change(self, request: Request, session: sessions.Session, user_id: str, change: str,
+                         **_: Any) -> Response:
+        if refused := self._admin(session):
+            return refused
+        assert session.tenant is not None
+        if change not in ("role", "disable", "enable"):
+            raise NotFound()
+        try:
+            with self.db.transaction() as cur:
+                if change == "role":
+                    found = team.set_role(cur, tenant=session.tenant, user_id=user_id,
+                                          role=request.form.get("role", ""), by=session.user)
+                else:
+                    found = team.set_active(cur, tenant=session.tenant, user_id=user_id, active=change == "enable",
+                                            by=session.user)
+        except UserError as exc:
+            return self._team_page(session, status=400, message=str(exc))
+        if not found:
+            return self.error(404, "Usuário não encontrado.", session)
+        return self.redirect("/team", ok=change)
 
     # -- changes: each one an event -----------------------------------------------
     def page_act(self, request: Request, session: sessions.Session, lead_id: str, action: str,

@@ -68,10 +68,11 @@ def console(tmp_path_factory: pytest.TempPathFactory, database_url: str, databas
         with database.transaction() as cur:
             cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Outra Loja')", (tenant_b,))
             for role, tenant in (("seller", "default"), ("viewer", "default"), ("seller_b", tenant_b),
-                                 ("locked", "default")):
+                                 ("locked", "default"), ("admin", "default")):
                 email = users[role] = f"{role}-{uuid.uuid4().hex[:6]}@example.com"
-                add_user(cur, email=email, name={"seller": "Ana Vendedora"}.get(role, role.title()),
-                         role="seller" if role != "viewer" else "viewer", tenant=tenant, password=PASSWORD)
+                name = {"seller": "Ana Vendedora", "admin": "Marta Admin"}.get(role, role.title())
+                add_user(cur, email=email, name=name,
+                         role=role if role in ("viewer", "admin") else "seller", tenant=tenant, password=PASSWORD)
         yield Console(stack, database, providers, tenant_b, users)
     finally:
         stop_stack(stack)
@@ -286,3 +287,31 @@ def test_the_login_form_without_its_csrf_token_is_refused(console: Console, brow
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").submit()
     wait_text(browser, "Erro 403")
+
+
+def test_an_admin_invites_a_seller_who_sets_a_password_and_signs_in(console: Console, browser: WebDriver) -> None:
+    log_in(browser, console, console.users["admin"])
+    browser.find_element(By.LINK_TEXT, "Equipe").click()
+    wait_text(browser, "Convidar")
+    email = f"novo-{uuid.uuid4().hex[:6]}@example.com"
+    browser.find_element(By.ID, "invite-name").send_keys("Rafael Novo")
+    browser.find_element(By.ID, "invite-email").send_keys(email)
+    Select(browser.find_element(By.ID, "invite-role")).select_by_value("seller")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Gerar link de convite']").click()
+    wait_text(browser, "Link de convite")
+    link = str(browser.find_element(By.ID, "invite-link").get_attribute("value"))
+    assert link.startswith(console.url + "/invite/")
+    screenshot(browser, "console-team.png")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Sair']").click()
+    wait_text(browser, "Entrar no console")
+
+    browser.get(link)
+    wait_text(browser, "Criar seu acesso")
+    browser.find_element(By.ID, "password").send_keys("senha-do-rafael")
+    browser.find_element(By.ID, "password2").send_keys("senha-do-rafael")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Criar acesso']").click()
+    wait_text(browser, "Conta criada")
+    log_in(browser, console, email, password="senha-do-rafael")
+    wait_text(browser, "Rafael Novo (vendedor)")
+    browser.get(link)
+    wait_text(browser, "Erro 404")  # the link worked once

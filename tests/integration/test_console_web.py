@@ -165,3 +165,61 @@ def test_a_lead_without_a_conversation_cannot_be_answered(seller: Browserish, pu
     assert "Sem conversa no WhatsApp" in page and "reply-text" not in page
     answer = seller.post(f"/leads/{form_lead}/reply", {"csrf_token": seller.csrf("/inbox"), "text": "oi"})
     assert answer.status_code == 409 and not publisher.published
+
+
+def _user(database: Database, tenant: str, role: str) -> tuple[str, str]:
+    email = f"{role}{uuid.uuid4().hex[:8]}@example.com"
+    with database.transaction() as cur:
+        user = add_user(cur, email=email, name=role.title(), role=role, tenant=tenant, password=PASSWORD)
+    return email, user.id
+
+
+def test_an_admin_invites_by_one_time_link_changes_roles_and_disables(database: Database, tenant: str,
+                                                                      lead_id: str) -> None:
+    console = Console(database, RecordingPublisher())
+    admin_email, admin_id = _user(database, tenant, "admin")
+    admin = Browserish(console)
+    assert admin.log_in(admin_email).status_code == 303
+    page = admin.post("/team/invite", {"csrf_token": admin.csrf("/team"), "name": "Bruno", "role": "seller",
+                                       "email": "Bruno.Novo@Example.com"})
+    assert page.status_code == 200
+    link = re.search(r'id="invite-link" readonly value="([^"]+)"', page.get_data(as_text=True))
+    assert link and "/invite/" in link.group(1)
+    path = link.group(1).split("localhost", 1)[1]
+    assert query(database, "SELECT token_hash FROM console_invites WHERE email = 'bruno.novo@example.com'")[0][
+        "token_hash"] not in path  # only a keyed hash is stored
+
+    invited = Browserish(console)
+    form = {"csrf_token": invited.csrf(path), "password": "a-senha-do-bruno", "password2": "outra-senha-x"}
+    assert invited.post(path, form).status_code == 400  # the two passwords differ
+    assert invited.post(path, {**form, "password2": "a-senha-do-bruno"}).status_code == 303
+    assert Browserish(console).get(path).status_code == 404  # one time only
+    bruno = Browserish(console)
+    assert bruno.post("/login", {"csrf_token": bruno.csrf("/login"), "email": "bruno.novo@example.com",
+                                 "password": "a-senha-do-bruno"}).status_code == 303
+    bruno_id = query(database, "SELECT id FROM console_users WHERE email = 'bruno.novo@example.com'")[0]["id"]
+
+    assert bruno.get("/team").status_code == 403  # a seller does not manage the team
+    assert admin.post(f"/team/{bruno_id}/role", {"csrf_token": admin.csrf("/team"), "role": "viewer"}).status_code \
+        == 303
+    reply = bruno.post(f"/leads/{lead_id}/reply", {"csrf_token": bruno.csrf("/inbox"), "text": "oi"})
+    assert reply.status_code == 403  # now a viewer
+    assert admin.post(f"/team/{bruno_id}/disable", {"csrf_token": admin.csrf("/team")}).status_code == 303
+    assert bruno.get("/inbox?part=live").status_code == 401  # his session ended with the account
+    assert admin.post(f"/team/{admin_id}/disable", {"csrf_token": admin.csrf("/team")}).status_code == 400
+
+
+def test_an_admin_cannot_touch_another_tenants_users(database: Database, tenant: str) -> None:
+    with database.transaction() as cur:
+        other = f"tx-{uuid.uuid4().hex[:8]}"
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Outro')", (other,))
+    stranger_email, stranger_id = _user(database, other, "seller")
+    admin_email, _ = _user(database, tenant, "admin")
+    admin = Browserish(Console(database, RecordingPublisher()))
+    admin.log_in(admin_email)
+    token = admin.csrf("/team")
+    assert admin.post(f"/team/{stranger_id}/disable", {"csrf_token": token}).status_code == 404
+    assert admin.post(f"/team/{stranger_id}/role", {"csrf_token": token, "role": "admin"}).status_code == 404
+    assert query(database, "SELECT role, active FROM console_users WHERE id = %s", stranger_id) == [
+        {"role": "seller", "active": True}]
+    assert stranger_email not in admin.get("/team").get_data(as_text=True)
