@@ -26,20 +26,21 @@ def inbox(cur: Cursor, tenant: str, limit: int = 200) -> list[dict[str, Any]]:
     """Conversations, those with a person first, then the lead waiting longest for an answer.
 
     `waiting_since` is the lead's oldest message after the last outbound one (None when
-    the last word was ours).
+    the last word was ours). Messages are found by lead (indexed on lead_id, sent_at); a
+    lead has one WhatsApp conversation.
     """
     cur.execute(
         """
         SELECT c.id AS conversation_id, c.lead_id, c.handled_by, c.provider, c.last_message_at,
                l.name, l.phone, l.stage,
                (SELECT min(m.sent_at) FROM messages m
-                 WHERE m.conversation_id = c.id AND m.tenant_id = %s AND m.direction = 'inbound'
-                   AND m.sent_at > COALESCE((SELECT max(o.sent_at) FROM messages o WHERE o.conversation_id = c.id
+                 WHERE m.lead_id = c.lead_id AND m.tenant_id = %s AND m.direction = 'inbound'
+                   AND m.sent_at > COALESCE((SELECT max(o.sent_at) FROM messages o WHERE o.lead_id = c.lead_id
                                               AND o.tenant_id = %s AND o.direction = 'outbound'), '-infinity'))
                  AS waiting_since,
-               (SELECT m.body FROM messages m WHERE m.conversation_id = c.id AND m.tenant_id = %s
+               (SELECT m.body FROM messages m WHERE m.lead_id = c.lead_id AND m.tenant_id = %s
                  ORDER BY m.sent_at DESC LIMIT 1) AS last_body,
-               (SELECT m.direction FROM messages m WHERE m.conversation_id = c.id AND m.tenant_id = %s
+               (SELECT m.direction FROM messages m WHERE m.lead_id = c.lead_id AND m.tenant_id = %s
                  ORDER BY m.sent_at DESC LIMIT 1) AS last_direction
           FROM conversations c JOIN leads l ON l.id = c.lead_id AND l.tenant_id = %s
          WHERE c.tenant_id = %s
@@ -134,10 +135,10 @@ def timeline(cur: Cursor, tenant: str, lead_id: str) -> list[Item]:
     return items
 
 
-def last_inbound_event(cur: Cursor, tenant: str, conversation_id: str) -> str | None:
+def last_inbound_event(cur: Cursor, tenant: str, lead_id: str) -> str | None:
     """The event id of the lead's latest message (what a person's reply answers)."""
-    cur.execute("SELECT event_id FROM messages WHERE conversation_id = %s AND tenant_id = %s AND direction = 'inbound' "
-                "ORDER BY sent_at DESC LIMIT 1", (conversation_id, tenant))
+    cur.execute("SELECT event_id FROM messages WHERE lead_id = %s AND tenant_id = %s "
+                "AND direction = 'inbound' ORDER BY sent_at DESC LIMIT 1", (lead_id, tenant))
     row = cur.fetchone()
     return str(row[0]) if row else None
 

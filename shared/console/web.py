@@ -348,8 +348,7 @@ class Console:
             return self.error(403, "Seu perfil só pode ver: peça a um administrador para mudar.", session)
         with self.db.transaction() as cur:
             lead = queries.lead(cur, session.tenant, lead_id)
-            in_reply_to = (queries.last_inbound_event(cur, session.tenant, str(lead["conversation_id"]))
-                           if lead is not None and lead["conversation_id"] is not None else None)
+            in_reply_to = queries.last_inbound_event(cur, session.tenant, str(lead["id"])) if lead else None
         if lead is None:
             return self.error(404, "Lead não encontrado.", session)
         form = request.form
