@@ -1,4 +1,4 @@
-"""The local stack's console login: a demo admin of the `default` tenant, and the session key.
+"""The local stack's console login (a demo admin of the `default` tenant), its session key, webhook bases.
 
 Both live in `.local/console.json` (never committed), so a restarted `make dev` keeps the
 same password and the browser's session; the password is set again on every start so the
@@ -40,4 +40,15 @@ def seed_demo(db: Database, directory: Path, say: Callable[[str], None] = print)
         else:
             reset_password(cur, DEMO_EMAIL, saved["password"])
     say(f"console login: {DEMO_EMAIL}, password in {path}")
-    return {"CONSOLE_SESSION_SECRET": os.environ.get("CONSOLE_SESSION_SECRET") or saved["session_secret"]}
+    return {"CONSOLE_SESSION_SECRET": os.environ.get("CONSOLE_SESSION_SECRET") or saved["session_secret"],
+            **webhook_bases()}
+
+
+def webhook_bases() -> dict[str, str]:
+    """The local whatsapp/leads URLs, for the webhook addresses on the console's settings page."""
+    from ops.stack import port_for
+    from shared.topology import load_topology
+
+    functions = load_topology().functions
+    return {f"CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port_for(name, functions[name].local_port)}"
+            for name in ("whatsapp", "leads")}

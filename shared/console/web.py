@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from shared.console import actions, queries, sessions, team
+from shared.console import actions, queries, sessions, settings, team
 from shared.console.users import MIN_PASSWORD, UserError, authenticate
 from shared.db import Database
 from shared.instance import PerInstance
@@ -57,6 +57,8 @@ URLS = Map([
     Rule("/board", endpoint="board", methods=["GET"]),
     Rule("/leads/<lead_id>", endpoint="lead", methods=["GET"]),
     Rule("/leads/<lead_id>/<action>", endpoint="act", methods=["POST"]),
+    Rule("/settings", endpoint="settings", methods=["GET"]),
+    Rule("/settings/simulate", endpoint="simulate", methods=["POST"]),
     Rule("/team", endpoint="team", methods=["GET"]),
     Rule("/team/invite", endpoint="team_invite", methods=["POST"]),
     Rule("/team/<user_id>/<change>", endpoint="team_change", methods=["POST"]),
@@ -296,7 +298,7 @@ class Console:
     def _admin(self, session: sessions.Session) -> Response | None:
         if session.user.role in ("admin", "operator"):
             return None
-        return self.error(403, "Só administradores gerenciam a equipe.", session)
+        return self.error(403, "Só administradores gerenciam a equipe e as configurações.", session)
 
     def page_team(self, request: Request, session: sessions.Session, **_: Any) -> Response:
         return self._admin(session) or self._team_page(session, flash=FLASH.get(request.args.get("ok", "")))
@@ -336,6 +338,41 @@ class Console:
         if not found:
             return self.error(404, "Usuário não encontrado.", session)
         return self.redirect("/team", ok=change)
+
+    # -- settings and the assistant simulator (admins and operators) ---------------
+    def _settings_page(self, session: sessions.Session, status: int = 200, sim: settings.Simulated | None = None,
+                       message: str | None = None) -> Response:
+        from shared.assistant.config import get_tenant
+        from shared.assistant.service import enabled
+
+        assert session.tenant is not None
+        with self.db.transaction() as cur:
+            rows = settings.sources(cur, session.tenant)
+        sim = sim or settings.Simulated([], {})
+        config = get_tenant(session.tenant)
+        return self.render("settings.html.j2", status=status, session=session, sources=rows, active="settings",
+                           assistant=config, assistant_on=enabled(config), sim=sim, message=message,
+                           history=settings.dump_history(sim.turns, sim.known))
+
+    def page_settings(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        return self._admin(session) or self._settings_page(session)
+
+    def page_simulate(self, request: Request, session: sessions.Session, **_: Any) -> Response:
+        from shared.assistant.config import get_tenant
+        from shared.assistant.llm import get_model
+
+        if refused := self._admin(session):
+            return refused
+        assert session.tenant is not None
+        try:
+            turns, known = settings.parse_history(request.form.get("history", ""))
+        except settings.BadHistory:
+            return self._settings_page(session, status=400, message="Conversa do simulador inválida; recomece.")
+        text = (request.form.get("text") or "").strip()
+        if not text:
+            return self._settings_page(session, status=400, message="Escreva a mensagem do lead (text).")
+        sim = settings.simulate(get_tenant(session.tenant), turns, known, text, get_model())
+        return self._settings_page(session, sim=sim)
 
     # -- changes: each one an event -----------------------------------------------
     def page_act(self, request: Request, session: sessions.Session, lead_id: str, action: str,

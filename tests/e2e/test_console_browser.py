@@ -22,7 +22,7 @@ from shared.console.users import add_user
 from shared.db import Database
 from tests.conftest import ROOT, RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import post
-from tests.standins import ProviderStandIn
+from tests.standins import OpenAIStandIn, ProviderStandIn
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +43,16 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
+def model(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stand-in model: a fixed answer that names the lead's city when it is said."""
+    said = " ".join(str(m["content"]) for m in messages if m["role"] == "user")
+    facts: dict[str, Any] = {name: None for name in ("name", "city", "project_type", "floor_type", "area_m2",
+                                                     "budget", "timing")}
+    facts["city"] = "Campinas" if "Campinas" in said else None
+    return {"reply": "Atendemos sim! Quantos m² tem o ambiente?", "lead_facts": facts, "intent": "orcamento",
+            "handoff": False}
+
+
 @dataclass
 class Console:
     stack: RunningStack
@@ -59,8 +69,10 @@ class Console:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory, database_url: str, database: Database) -> Iterator[Console]:
     providers = ProviderStandIn({"evolution": EVOLUTION_KEY})
+    openai = OpenAIStandIn(model)  # only the settings page's simulator calls it: the assistant is off
     extra = {"EVOLUTION_API_URL": providers.url, "CT_DEFAULT_EVOLUTION_API_KEY": EVOLUTION_KEY,
-             "ASSISTANT_ENABLED": "false", "CONSOLE_SESSION_SECRET": uuid.uuid4().hex * 2}
+             "ASSISTANT_ENABLED": "false", "CONSOLE_SESSION_SECRET": uuid.uuid4().hex * 2,
+             "OPENAI_BASE_URL": f"{openai.url}/v1", "OPENAI_API_KEY": "sk-stand-in"}
     stack = start_stack(tmp_path_factory.mktemp("console-stack"), database_url, extra)
     tenant_b = f"outra-{uuid.uuid4().hex[:6]}"
     users: dict[str, str] = {}
@@ -77,6 +89,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, database_url: str, databas
     finally:
         stop_stack(stack)
         providers.close()
+        openai.close()
 
 
 @pytest.fixture
@@ -315,3 +328,30 @@ def test_an_admin_invites_a_seller_who_sets_a_password_and_signs_in(console: Con
     wait_text(browser, "Rafael Novo (vendedor)")
     browser.get(link)
     wait_text(browser, "Erro 404")  # the link worked once
+
+
+def test_an_admin_sees_the_sources_and_tries_the_assistant_in_the_simulator(console: Console,
+                                                                          browser: WebDriver) -> None:
+    log_in(browser, console, console.users["admin"])
+    wait_text(browser, "Configurações")
+    browser.find_element(By.LINK_TEXT, "Configurações").click()
+    wait_text(browser, "Fontes e endereços de webhook")
+    assert f"{console.stack.url('whatsapp')}/default/evolution" in text(browser)
+    browser.find_element(By.ID, "sim-text").send_keys("Oi, vocês atendem em Campinas?")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Simular']").click()
+    wait_text(browser, "Atendemos sim! Quantos m² tem o ambiente?")
+    assert "city = Campinas" in text(browser) and "intenção: orcamento" in text(browser)
+    browser.find_element(By.ID, "sim-text").send_keys("São 40 m²")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Simular']").click()
+    wait_for(lambda: text(browser).count("Atendemos sim!") == 2)
+    assert "São 40 m²" in text(browser) and "Oi, vocês atendem em Campinas?" in text(browser)  # the whole chat
+    screenshot(browser, "console-settings.png")
+
+
+def test_a_seller_cannot_open_the_settings_or_the_team(console: Console, browser: WebDriver) -> None:
+    log_in(browser, console, console.users["seller"])
+    wait_text(browser, "Conversas")
+    assert "Configurações" not in text(browser) and "Equipe" not in text(browser)
+    assert fetch_status(browser, "GET", "/settings") == 403
+    assert fetch_status(browser, "GET", "/team") == 403
+    assert fetch_status(browser, "POST", "/settings/simulate", {"csrf_token": csrf(browser), "text": "oi"}) == 403
