@@ -249,3 +249,38 @@ def test_the_console_role_can_do_what_the_console_does_and_no_more(database_url:
         with database.transaction() as cur:
             cur.execute(f'DROP OWNED BY "{login}"')
             cur.execute(f'DROP ROLE "{login}"')
+
+
+def test_the_timeline_has_every_kind_of_item_in_order_with_its_correlation_id(
+        database: Database, tenants: tuple[str, str]) -> None:
+    tenant = tenants[0]
+    lead_id = _lead(database, tenant, f"5511{uuid.uuid4().int % 10**9:09d}")  # an inbound message, cid-in
+    with database.transaction() as cur:
+        cur.execute("SELECT id FROM conversations WHERE lead_id = %s", (lead_id,))
+        conversation = str(cur.fetchone()[0])
+        cur.execute("INSERT INTO assistant_turns (tenant_id, inbound_event_id, conversation_id, lead_id, status, "
+                    "detail, correlation_id, created_at) VALUES (%s, %s, %s, %s, 'answered', 'orcamento', "
+                    "'cid-turn', now() + make_interval(secs => %s))",
+                    (tenant, uuid.uuid4().hex, conversation, lead_id, 1))
+        cur.execute("INSERT INTO pipeline_moves (tenant_id, lead_id, from_stage, to_stage, reason, applied, "
+                    "occurred_at, event_id, correlation_id) VALUES (%s, %s, 'novo', 'qualificado', 'fatos', true, "
+                    "now() + make_interval(secs => %s), %s, 'cid-move')", (tenant, lead_id, 2, uuid.uuid4().hex))
+        cur.execute("INSERT INTO handoffs (tenant_id, conversation_id, lead_id, handled_by, reason, correlation_id, "
+                    "created_at) VALUES (%s, %s, %s, 'human', 'lead_asked', 'cid-handoff', "
+                    "now() + make_interval(secs => %s))",
+                    (tenant, conversation, lead_id, 3))
+        cur.execute("INSERT INTO proposals (tenant_id, lead_id, proposal_ref, amount, sent_at, correlation_id) "
+                    "VALUES (%s, %s, %s, 1234.50, now() + make_interval(secs => %s), 'cid-proposal')",
+                    (tenant, lead_id, uuid.uuid4().hex, 4))
+        cur.execute("INSERT INTO obras (tenant_id, lead_id, obra_ref, title, status, correlation_id, created_at) "
+                    "VALUES (%s, %s, %s, 'Sala', 'planejada', 'cid-obra', now() + make_interval(secs => %s))",
+                    (tenant, lead_id, uuid.uuid4().hex, 5))
+        cur.execute("INSERT INTO lead_notes (tenant_id, lead_id, body, author, event_id, correlation_id, created_at) "
+                    "VALUES (%s, %s, 'ligar de manhã', 'Ana', %s, 'cid-note', now() + make_interval(secs => %s))",
+                    (tenant, lead_id, uuid.uuid4().hex, 6))
+        items = queries.timeline(cur, tenant, lead_id)
+    assert [(i.kind, i.correlation_id) for i in items] == [
+        ("message_in", "cid-in"), ("turn", "cid-turn"), ("move", "cid-move"), ("handoff", "cid-handoff"),
+        ("proposal", "cid-proposal"), ("obra", "cid-obra"), ("note", "cid-note")]
+    assert items[2].title == "Etapa: Novo → Qualificado" and items[3].body == "o lead pediu uma pessoa"
+    assert items[4].body == "BRL 1234.50" and items[6].body == "ligar de manhã"
