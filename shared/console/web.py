@@ -9,6 +9,7 @@ lead in the session's tenant (404), then the action.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pg8000.exceptions import DatabaseError, InterfaceError
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -32,6 +34,8 @@ from shared.publisher import EnvelopePublisher, PublishError
 
 log = get_logger(__name__)
 HERE = Path(__file__).resolve().parent
+MAX_BODY_BYTES = 64 * 1024
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # a caller's id is kept only when it is this plain
 BRT = timezone(timedelta(hours=-3), "BRT")  # Brazil has kept UTC-3 (no DST) since 2019
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
 SECURITY_HEADERS = {
@@ -126,7 +130,10 @@ class Console:
         return self.render("error.html.j2", status=status, message=message, code=status, session=session)
 
     def handle(self, request: Request) -> Response:
-        correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        given = request.headers.get("X-Correlation-ID") or ""
+        correlation_id = given if _CORRELATION_ID.fullmatch(given) else str(uuid.uuid4())
+        request.max_content_length = MAX_BODY_BYTES  # forms only: a bigger body is a 413
+        request.max_form_memory_size = MAX_BODY_BYTES
         with log_context(function="console", correlation_id=correlation_id):
             try:
                 adapter = URLS.bind("console", path_info=request.path)
@@ -141,6 +148,10 @@ class Console:
             except sessions.ConsoleNotConfigured:
                 log.error("CONSOLE_SESSION_SECRET is not set; the console cannot serve")
                 response = self.error(503, "Console não configurado.")
+            except (OSError, TimeoutError, DatabaseError, InterfaceError):
+                log.exception("console request failed: the database is unreachable or failing")
+                response = self.error(503, "Serviço indisponível no momento. Tente de novo em instantes.")
+                response.headers["Retry-After"] = "5"
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             if response.content_type and response.content_type.startswith("text/html"):

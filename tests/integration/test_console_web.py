@@ -223,3 +223,20 @@ def test_an_admin_cannot_touch_another_tenants_users(database: Database, tenant:
     assert query(database, "SELECT role, active FROM console_users WHERE id = %s", stranger_id) == [
         {"role": "seller", "active": True}]
     assert stranger_email not in admin.get("/team").get_data(as_text=True)
+
+
+def test_a_database_that_is_down_is_a_503_page_and_a_huge_form_a_413(database: Database) -> None:
+    down = Database.for_url("postgresql://nobody@127.0.0.1:9/nothing", size=1)
+    client = Browserish(Console(down, RecordingPublisher()))
+    answer = client.get("/inbox")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "Tente de novo" in answer.get_data(as_text=True)
+    big = Browserish(Console(database, RecordingPublisher())).post("/login", {"csrf_token": "x" * 70_000})
+    assert big.status_code == 413
+
+
+def test_a_plain_correlation_id_is_kept_and_anything_else_replaced(database: Database) -> None:
+    client = Browserish(Console(database, RecordingPublisher()))
+    assert client.client.get("/login", headers={"X-Correlation-ID": "abc-123"}).headers["X-Correlation-ID"] == "abc-123"
+    odd = client.client.get("/login", headers={"X-Correlation-ID": "<script>" + "x" * 200}).headers["X-Correlation-ID"]
+    assert uuid.UUID(odd)
