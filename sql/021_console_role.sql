@@ -14,7 +14,7 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA public TO ct_console;
-GRANT SELECT ON tenants, tenant_sources, leads, conversations, messages, pipeline_moves, proposals, obras, handoffs,
+GRANT SELECT ON tenants, tenant_sources, events, leads, conversations, messages, pipeline_moves, proposals, obras, handoffs,
                 assistant_turns, lead_notes TO ct_console;
 GRANT SELECT, UPDATE ON console_users TO ct_console;  -- UPDATE: a hash re-made with newer Argon2 parameters
 GRANT SELECT, INSERT, UPDATE ON console_sessions TO ct_console;

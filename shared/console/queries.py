@@ -69,7 +69,7 @@ class Item:
     """One line of a lead's timeline."""
 
     at: datetime
-    kind: str  # message_in, message_out, turn, move, handoff, proposal, obra, note
+    kind: str  # message_in, message_out, turn, move, handoff, proposal, obra, note, failed
     title: str
     body: str | None
     correlation_id: str
@@ -131,6 +131,13 @@ def timeline(cur: Cursor, tenant: str, lead_id: str) -> list[Item]:
                 "WHERE lead_id = %s AND tenant_id = %s", (lead_id, tenant))
     for n in rows_as_dicts(cur):
         items.append(Item(n["created_at"], "note", f"Nota de {n['author']}", n["body"], n["correlation_id"]))
+    cur.execute("SELECT e.event_type, e.attempts, e.last_error, e.updated_at, e.correlation_id FROM console_actions a "
+                "JOIN events e ON e.event_id = a.event_id AND e.status = 'failed' AND e.tenant_id = %s "
+                "WHERE a.lead_id = %s AND a.tenant_id = %s", (tenant, lead_id, tenant))
+    for f in rows_as_dicts(cur):  # what someone asked here that has not gone through (yet): retried, then dead-lettered
+        items.append(Item(f["updated_at"], "failed", f"Falhou: {ACTION_LABELS.get(f['event_type'], f['event_type'])} "
+                          f"({f['attempts']} tentativa(s); o sistema tenta de novo)", (f["last_error"] or "")[:300],
+                          f["correlation_id"]))
     items.sort(key=lambda i: i.at)
     return items
 
@@ -165,6 +172,8 @@ STAGE_LABELS = {"novo": "Novo", "triagem": "Triagem", "qualificado": "Qualificad
                 "negociacao": "Negociação", "ganho": "Ganho", "perdido": "Perdido"}
 TURN_LABELS = {"pending": "pensando", "answered": "respondeu", "superseded": "aguardou a próxima mensagem",
                "skipped": "não respondeu", "handoff": "passou para uma pessoa", "over_budget": "sem orçamento"}
+ACTION_LABELS = {"reply_requested": "envio da resposta", "stage_changed": "mudança de etapa",
+                 "handoff_requested": "troca de atendimento", "note_added": "nota"}
 HANDOFF_REASONS = {"lead_asked": "o lead pediu uma pessoa", "model": "decisão do assistente",
                    "seller_message": "um vendedor escreveu pelo WhatsApp", "operator": "ação manual"}
 

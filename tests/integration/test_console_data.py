@@ -284,3 +284,24 @@ def test_the_timeline_has_every_kind_of_item_in_order_with_its_correlation_id(
         ("proposal", "cid-proposal"), ("obra", "cid-obra"), ("note", "cid-note")]
     assert items[2].title == "Etapa: Novo → Qualificado" and items[3].body == "o lead pediu uma pessoa"
     assert items[4].body == "BRL 1234.50" and items[6].body == "ligar de manhã"
+
+
+def test_an_action_whose_event_failed_shows_on_the_timeline(database: Database, tenants: tuple[str, str]) -> None:
+    tenant, other = tenants
+    lead_id = _lead(database, tenant, f"5511{uuid.uuid4().int % 10**9:09d}")
+    with database.transaction() as cur:
+        user = add_user(cur, email=_email(), name="Ana", role="seller", tenant=tenant, password=PASSWORD)
+        for event_tenant, status in ((tenant, "failed"), (tenant, "processed"), (other, "failed")):
+            event_id = uuid.uuid4().hex
+            cur.execute("INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, status, "
+                        "attempts, last_error, envelope, occurred_at, received_at) "
+                        "VALUES (%s, 'reply_requested', %s, 'console', %s, %s, 3, "
+                        "'SendError: evolution answered 401', '{}'::jsonb, now(), now())",
+                        (event_id, event_tenant, f"cid-{status}-{event_tenant}", status))
+            cur.execute("INSERT INTO console_actions (event_id, tenant_id, user_id, event_type, lead_id, "
+                        "correlation_id) VALUES (%s, %s, %s, 'reply_requested', %s, 'c')",
+                        (event_id, tenant, user.id, lead_id))
+        failed = [i for i in queries.timeline(cur, tenant, lead_id) if i.kind == "failed"]
+    assert [(i.correlation_id, i.body) for i in failed] == [
+        (f"cid-failed-{tenant}", "SendError: evolution answered 401")]
+    assert "envio da resposta" in failed[0].title and "3 tentativa" in failed[0].title
