@@ -158,31 +158,38 @@ def screenshot(browser: WebDriver, name: str, width: int = 1280) -> None:
         browser.set_window_size(size["width"], size["height"])
 
 
-def whatsapp_message(console: Console, phone: str, text_: str) -> str:
+def whatsapp_message(console: Console, phone: str, text_: str, name: str = "Carla Cliente") -> str:
     """The lead writes through the whatsapp webhook (Evolution, default tenant); its correlation id."""
     body = {"event": "messages.upsert",
             "data": {"key": {"remoteJid": f"{phone}@s.whatsapp.net", "fromMe": False,
                              "id": uuid.uuid4().hex[:20].upper()},
-                     "pushName": "Carla Cliente", "message": {"conversation": text_}, "messageType": "conversation"}}
+                     "pushName": name, "message": {"conversation": text_}, "messageType": "conversation"}}
     answer = post(console.stack.url("whatsapp") + "/webhook/whatsapp", body)
     assert answer.status == 202, answer.text
     return str(answer.json()["correlation_id"])
 
 
-def whatsapp_lead(console: Console, text_: str = "Olá! Quero orçamento de piso vinílico para 40 m²") -> dict[str, Any]:
+def whatsapp_lead(console: Console, text_: str = "Olá! Quero orçamento de piso vinílico para 40 m²",
+                  name: str = "Carla Cliente") -> dict[str, Any]:
     phone = f"55119{random.randint(10_000_000, 99_999_999)}"
-    correlation_id = whatsapp_message(console, phone, text_)
+    correlation_id = whatsapp_message(console, phone, text_, name)
     lead = wait_for(lambda: query(console.db, "SELECT * FROM leads WHERE phone = %s", phone))[0]
     return {**lead, "correlation_id_in": correlation_id}
 
 
 def test_a_seller_answers_a_whatsapp_lead_takes_it_over_and_moves_it(console: Console, browser: WebDriver) -> None:
     lead = whatsapp_lead(console)
+    whatsapp_lead(console, "Bom dia, vocês instalam porcelanato?", name="Bruno Lima")
     log_in(browser, console, console.users["seller"])
     wait_text(browser, "Conversas")
     assert browser.current_url.endswith("/inbox")
     wait_text(browser, "Carla Cliente")  # the webhook's lead, in the inbox
     assert "Assistente" in text(browser)
+    # The inbox refreshes itself: a lead who writes now appears without a reload.
+    whatsapp_lead(console, "Preciso de um orçamento para a cozinha", name="Dona Célia")
+    wait_text(browser, "Dona Célia", timeout=10)
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#inbox-rows tr")]
+    assert [r.split("\n")[0] for r in rows] == ["Carla Cliente", "Bruno Lima", "Dona Célia"]  # longest wait first
     screenshot(browser, "console-inbox.png")
 
     browser.find_element(By.LINK_TEXT, "Carla Cliente").click()
