@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser dev test test-unit test-integration lint fmt clean bench soak
+.PHONY: help venv browser dev cloud-local test test-unit test-integration plan-offline lint fmt clean bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ browser: ## Chromium + chromedriver for the console's browser tests (apt-get, on
 dev: $(STAMP) ## Run the whole system locally: emulator, Postgres, functions (Ctrl-C stops)
 	$(VENV)/bin/ctower dev
 
+cloud-local: $(STAMP) ## The local stack in production configuration: Terraform's env, Secret Manager and Cloud SQL stood in
+	$(VENV)/bin/ctower dev --cloud
+
 test: $(STAMP) browser lint ## Lint, types, and the whole test suite (unit, integration, e2e, browser)
 	$(PY) -m pytest -q
 
@@ -35,6 +38,9 @@ test-unit: $(STAMP) ## Only the fast unit tests
 test-integration: $(STAMP) browser ## Integration and end-to-end tests (emulator + real Postgres)
 	$(PY) -m pytest -q tests/integration tests/e2e
 
+plan-offline: $(STAMP) ## terraform init/validate/plan offline (real provider schema) on the three var sets, then apply + second plan
+	$(PY) -m tools.tfplan --second-plan tools/tfplan/cases/minimal.tfvars terraform/terraform.tfvars.example tools/tfplan/cases/large.tfvars
+
 bench: $(STAMP) ## Every measurement against its floor (same run); table printed and in docs/benchmarks.md
 	$(PY) -m bench.run
 
@@ -42,12 +48,12 @@ soak: $(STAMP) ## 10,000 mixed webhooks (every source) + DB checks, then the fau
 	$(PY) -m bench.soak --write
 	$(PY) -m bench.drills
 
-lint: $(STAMP) ## ruff on all Python; mypy --strict on functions/, shared/, ops/, bench/ and main.py
-	$(VENV)/bin/ruff check functions shared ops main.py tests bench
-	$(VENV)/bin/mypy functions shared ops main.py bench
+lint: $(STAMP) ## ruff on all Python; mypy --strict on functions/, shared/, ops/, bench/, tools/ and main.py
+	$(VENV)/bin/ruff check functions shared ops main.py tests bench tools
+	$(VENV)/bin/mypy functions shared ops main.py bench tools
 
 fmt: $(STAMP) ## Apply ruff's fixes
-	$(VENV)/bin/ruff check --fix functions shared ops main.py tests bench
+	$(VENV)/bin/ruff check --fix functions shared ops main.py tests bench tools
 
 clean: ## Remove the virtualenv and local data (.local holds the dev database)
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

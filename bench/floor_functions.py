@@ -26,6 +26,23 @@ def floor_publish(request: Any) -> tuple[str, int, dict[str, str]]:
     return json.dumps({"status": "accepted", "message_id": message_id}), 202, {"Content-Type": "application/json"}
 
 
+_connection: Any = None
+
+
 @functions_framework.cloud_event
 def floor_writer(cloud_event: Any) -> None:
-    """Cold-start floor of a writer: the framework and the driver, nothing else."""
+    """Floor of a writer: the framework and the driver, nothing else. Its cold start imports only the
+    framework (the body never runs then); under load (the memory floor) it keeps one pg8000 connection
+    to DATABASE_URL and runs one statement per push."""
+    global _connection
+    if _connection is None:
+        import os
+
+        import pg8000.dbapi
+
+        from shared.db import connect_kwargs  # stdlib-only URL parsing: the writers' own
+
+        _connection = pg8000.dbapi.connect(**connect_kwargs(os.environ["DATABASE_URL"]))
+    cursor = _connection.cursor()
+    cursor.execute("SELECT 1")
+    cursor.fetchall()

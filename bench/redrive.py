@@ -6,13 +6,15 @@ awaited, then the confirmed ones acknowledged in one request) on the message_rec
 dead-letter ops subscription, and a bare batched pull -> publish -> ack loop (a batch of 100
 published, confirmations awaited together, then one ack) — what the same clients can do
 without filters, audit notes or per-message outcomes. The floor publishes the same messages
-in batches of 100, no pull, no ack.
+in batches of 100, no pull, no ack. `ctower events replay` (failed events republished from the
+ledger of a Postgres of its own) is measured against the same floor.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ops.stack import Stack
 from shared.publisher import PubSubPublisher
@@ -61,7 +63,49 @@ def _ops_redrive(stack: Stack, subscriber: object, publisher: PubSubPublisher,
     return RedriveFigure("ops.deadletters.redrive (ctower dlq redrive)", report.moved / elapsed, report.moved)
 
 
-def measure(stack: Stack, count: int = 1000, max_seconds: float = 60.0) -> list[RedriveFigure]:
+def _ops_replay(stack: Stack, publisher: PubSubPublisher, workdir: Path, count: int,
+                max_seconds: float) -> RedriveFigure:
+    """`ctower events replay`: failed events republished from the ledger (a real Postgres of its own)."""
+    from bench.stacks import create_topics
+    from ops.localdb import ensure_database, start_embedded
+    from ops.replay import replay
+    from shared.db import Database
+    from shared.envelope import build_envelope
+    from shared.migrations import migrate
+    from shared.payloads import PAYLOAD_MODELS
+
+    server = start_embedded(workdir / "pg-replay")
+    try:
+        db = Database.for_url(ensure_database(server.get_uri(), "bench_replay"), size=1)
+        try:
+            migrate(db)
+            create_topics(stack.project, [stack.topology.event_type("lead_created").topic])
+            model = PAYLOAD_MODELS["lead_created"]
+            envelopes = [build_envelope(event_type="lead_created", tenant="default", source="bench",
+                                        correlation_id=f"replay-{i}", source_id=f"replay-{i}",
+                                        payload=model.model_validate({"name": f"Lead {i}", "phone": f"55419{i:08d}",
+                                                                      "source": "site", "funnel": "end_client"}))
+                         for i in range(count)]
+            with db.transaction() as cur:
+                for e in envelopes:
+                    cur.execute("INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, status, "
+                                "last_error, envelope, occurred_at, received_at) "
+                                "VALUES (%s, %s, %s, %s, %s, 'failed', 'bench', %s::jsonb, %s, %s)",
+                                (e.event_id, e.event_type, e.tenant, e.source, e.correlation_id,
+                                 e.to_bytes().decode(), e.occurred_at, e.received_at))
+            start = time.monotonic()
+            report = replay(db, publisher, [e.event_id for e in envelopes])
+            elapsed = time.monotonic() - start
+        finally:
+            db.close()
+    finally:
+        server.cleanup()
+    if elapsed > max_seconds or report.failed or report.moved != count:
+        raise RuntimeError(f"ops replay: {report.counts()} in {elapsed:.0f} s")
+    return RedriveFigure("ops.replay.replay (ctower events replay)", report.moved / elapsed, report.moved)
+
+
+def measure(stack: Stack, workdir: Path, count: int = 1000, max_seconds: float = 60.0) -> list[RedriveFigure]:
     from google.cloud import pubsub_v1
 
     from bench.stacks import create_topics
@@ -91,6 +135,7 @@ def measure(stack: Stack, count: int = 1000, max_seconds: float = 60.0) -> list[
             subscriber.acknowledge(subscription=dead_sub, ack_ids=[m.ack_id for m in pulled])
             moved += len(pulled)
         loop = RedriveFigure("batched loop: pull -> publish -> ack", moved / (time.monotonic() - start), moved)
-        return [raw, _ops_redrive(stack, subscriber, publisher, bodies, max_seconds), loop]
+        return [raw, _ops_redrive(stack, subscriber, publisher, bodies, max_seconds), loop,
+                _ops_replay(stack, publisher, workdir, count, max_seconds)]
     finally:
         subscriber.close()

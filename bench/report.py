@@ -35,6 +35,11 @@ HOW_TO_READ = """\
 * **end to end**: webhook sent -> its `events` row committed, paced below saturation on the
   whole local stack (polling granularity 10 ms); compared with the 202 latency of the same
   requests.
+* **memory**: peak resident memory (VmHWM summed over the functions-framework/gunicorn process
+  tree) of every function after a mixed load from every source but Meta Lead Ads, drained;
+  floor: `floor_publish` (HTTP) or `floor_writer` (a pg8000 connection, one statement per push)
+  served the same way and given as many requests as the busiest function. Lower is better; the
+  note says whether it fits the functions' 256 MiB.
 * **redrive**: messages/s moved out of a dead-letter subscription vs raw publish of the same
   messages.
 """

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cold_start, edge, end_to_end, machine, redrive, report, stacks, tenants, writers
+from bench import cold_start, edge, end_to_end, machine, memory, redrive, report, stacks, tenants, writers
 from bench.report import Row
 from bench.stats import ratio
 from ops.localdb import ensure_database, start_embedded
@@ -57,7 +57,7 @@ def _edge_and_redrive(rows: list[Row], workdir: Path, log: object, requests: int
             rows.append(Row("edge", figure.name, f"{figure.rps:.0f} req/s, p50 {figure.p50_ms:.1f} ms, "
                             f"p99 {figure.p99_ms:.1f} ms", f"{floor.rps:.0f} req/s", ratio(figure.rps, floor.rps),
                             f"{figure.ok}/{figure.sent} accepted, 8 connections"))
-        moves = redrive.measure(stack)
+        moves = redrive.measure(stack, workdir)
         raw = moves[0]
         for move in moves:
             rows.append(Row("redrive", move.name, f"{move.per_second:.0f} msg/s", f"{raw.per_second:.0f} msg/s",
@@ -70,10 +70,16 @@ def _end_to_end(rows: list[Row], workdir: Path, log: object, count: int) -> None
         assert stack.database_url and stack.tenants_file
         tenants.register(stack.database_url, stack.tenants_file)
         figure = end_to_end.measure(stack, tenants.TENANTS[0], count=count)
+        footprints = memory.measure(stack)
     rows.append(Row("end to end", "webhook -> committed row", f"p50 {figure.p50_ms:.0f} ms, p99 {figure.p99_ms:.0f} ms",
                     f"202 p50 {figure.accept_p50_ms:.0f} ms, p99 {figure.accept_p99_ms:.0f} ms",
                     ratio(figure.p50_ms, figure.accept_p50_ms),
                     f"{figure.committed}/{figure.accepted} committed of {figure.sent}; ratio of p50s"))
+    for footprint in footprints:
+        fits = "fits" if footprint.peak_mib <= memory.LIMIT_MIB else "OVER"
+        rows.append(Row("memory", footprint.name, f"{footprint.peak_mib:.0f} MiB peak RSS",
+                        f"{footprint.floor_mib:.0f} MiB", ratio(footprint.peak_mib, footprint.floor_mib),
+                        f"{footprint.requests} requests; {fits} {memory.LIMIT_MIB} MiB; lower is better"))
 
 
 def main(argv: list[str] | None = None) -> int:

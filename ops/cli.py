@@ -41,9 +41,14 @@ def main() -> None:
 
 
 @main.command(epilog="Exit 0 after Ctrl-C; 1 when a part of the stack died; 2 when it cannot start.")
-def dev() -> None:
+@click.option("--cloud", is_flag=True, help="Production configuration (`make cloud-local`): every function on "
+                                            "Terraform's environment, Secret Manager and Cloud SQL stood in locally.")
+def dev(cloud: bool) -> None:
     """Run the local stack in the foreground (what `make dev` does); Ctrl-C stops it."""
-    from ops.stack import run_forever
+    if cloud:
+        from ops.cloudlocal import run_forever
+    else:
+        from ops.stack import run_forever
 
     sys.exit(run_forever())
 

@@ -3,7 +3,7 @@
 The `events` table keeps every envelope it saw, so an event whose dead letter was
 purged or expired (Pub/Sub keeps it 7 days) can still be sent again: the same
 envelope (same event_id and correlation_id) through the same publisher, marked with
-the attribute `replayed=true`. The writers are idempotent, so replaying an event that
+the attribute `replayed=true`, a batch at a time. The writers are idempotent, so replaying an event that
 meanwhile succeeded records a duplicate and changes nothing.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from ops.audit import RunReport
 from shared.db import Database, rows_as_dicts
 from shared.envelope import Envelope
-from shared.publisher import EnvelopePublisher, PublishError
+from shared.publisher import PublishError, PubSubPublisher
 
 REPLAYED_ATTR = "replayed"
 
@@ -49,11 +49,18 @@ def _stored(db: Database, event_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {row["event_id"]: row for row in rows_as_dicts(cur)}
 
 
-def replay(db: Database, publisher: EnvelopePublisher, event_ids: list[str], *, dry_run: bool = False,
+BATCH = 100  # what the publisher sends in one request; every confirmation is awaited before the next batch
+
+
+def replay(db: Database, publisher: PubSubPublisher, event_ids: list[str], *, dry_run: bool = False,
            report: RunReport | None = None) -> RunReport:
-    """Republish the stored envelope of each failed event; others are reported and left alone."""
+    """Republish the stored envelope of each failed event; others are reported and left alone.
+
+    Published a batch at a time (`publish_raw_batch`: all sent together, each confirmation awaited),
+    so a replay of thousands runs at the speed of raw publishing, not one round trip per event."""
     report = report if report is not None else RunReport()
     stored = _stored(db, event_ids)
+    ready: list[Envelope] = []
     for event_id in dict.fromkeys(event_ids):  # once each, in the order given
         row = stored.get(event_id)
         if row is None:
@@ -71,14 +78,18 @@ def replay(db: Database, publisher: EnvelopePublisher, event_ids: list[str], *, 
             report.would_move += 1
             report.note("would_move", event_id, envelope.correlation_id, event_type=envelope.event_type)
             continue
-        try:
-            message_id = publisher.publish(envelope, extra_attributes={REPLAYED_ATTR: "true"})
-        except PublishError as exc:
-            report.failed += 1
-            report.errors.append(f"{event_id}: {exc}")
-            report.note("failed", event_id, envelope.correlation_id, reason=str(exc))
-            continue
-        report.moved += 1
-        report.note("moved", event_id, envelope.correlation_id, event_type=envelope.event_type,
-                    new_message_id=message_id)
+        ready.append(envelope)
+    for start in range(0, len(ready), BATCH):
+        batch = ready[start: start + BATCH]
+        messages = [(publisher.topology.event_type(e.event_type).topic, e.to_bytes(),
+                     {**e.attributes(), REPLAYED_ATTR: "true"}) for e in batch]
+        for envelope, result in zip(batch, publisher.publish_raw_batch(messages), strict=True):
+            if isinstance(result, PublishError):
+                report.failed += 1
+                report.errors.append(f"{envelope.event_id}: {result}")
+                report.note("failed", envelope.event_id, envelope.correlation_id, reason=str(result))
+                continue
+            report.moved += 1
+            report.note("moved", envelope.event_id, envelope.correlation_id, event_type=envelope.event_type,
+                        new_message_id=result)
     return report

@@ -286,9 +286,9 @@ def read_description(path: Path | None = None) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def run_forever() -> int:
-    """`ctower dev`: start, print, wait for Ctrl-C or SIGTERM, stop."""
-    stack = Stack()
+def run_forever(stack: Any = None) -> int:
+    """`ctower dev`: start, print, wait for Ctrl-C or SIGTERM, stop (`stack`: another one, e.g. cloud mode)."""
+    stack = stack or Stack()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

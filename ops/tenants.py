@@ -21,6 +21,7 @@ import click
 from pydantic import ValidationError
 
 from shared.db import Cursor, Database, rows_as_dicts
+from shared.secrets import secret_manager_client
 from shared.tenants import CHANNELS, DEFAULT_SECRET, SourceSettings, TenantsConfig, render_config
 
 DEFAULT_TENANT = "default"
@@ -128,14 +129,20 @@ def publish(config: TenantsConfig, target: str) -> str:
 
 
 def _publish_secret(name: str, text: str) -> str:
-    from google.cloud import secretmanager
+    """A new version of secret `name` (created by Terraform); the edge reads `latest` within TENANTS_TTL_SECONDS."""
+    from google.api_core import exceptions
 
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
     if not project:
         raise click.ClickException("set GOOGLE_CLOUD_PROJECT to publish to Secret Manager")
-    client = secretmanager.SecretManagerServiceClient()
-    version = client.add_secret_version(request={"parent": f"projects/{project}/secrets/{name}",
-                                                 "payload": {"data": text.encode("utf-8")}})
+    client = secret_manager_client()
+    try:
+        version = client.add_secret_version(request={"parent": f"projects/{project}/secrets/{name}",
+                                                     "payload": {"data": text.encode("utf-8")}}, timeout=30)
+    except exceptions.GoogleAPICallError as exc:
+        raise click.ClickException(f"could not add a version to secret {name} in project {project} "
+                                   f"({type(exc).__name__}: {exc.message}); it is created by Terraform, and "
+                                   "you need roles/secretmanager.secretVersionAdder on it") from exc
     return str(version.name)
 
 
@@ -244,17 +251,25 @@ def add(tenant_id: str, name: str, no_proof: bool, database_url: str | None, tar
 @click.option("--page-token-secret", help="Secret NAME of the page token leadgen_fetcher uses (leads/meta).")
 @click.option("--id", "ids", multiple=True, help="A platform id this source accepts (instance, app, "
                                                   "phone_number_id, page, form); repeat for several.")
+@click.option("--map", "field_map", multiple=True, metavar="REF=FIELD",
+              help="A form field's ref and the lead field it fills (name, first_name, last_name, email, phone), "
+                   "for forms whose refs are generated ids (Typeform); repeat for several.")
 @_database_option
 @_target_option
 @_no_publish
 def set_source_command(tenant_id: str, source: str, secret: str | None, verify_token_secret: str | None,
                        jwt_secret: str | None, page_token_secret: str | None, ids: tuple[str, ...],
-                       database_url: str | None, target: str | None, no_publish: bool) -> None:
+                       field_map: tuple[str, ...], database_url: str | None, target: str | None,
+                       no_publish: bool) -> None:
     """Turn a source on for a tenant, or replace its settings (e.g. whatsapp/meta, leads/typeform)."""
     channel, name = _source_ref(source)
+    if any("=" not in pair for pair in field_map):
+        raise click.BadParameter("--map takes REF=FIELD, e.g. --map 01HF3QZ8W2Y5=name")
     try:
-        settings = SourceSettings(secret=secret, verify_token_secret=verify_token_secret, jwt_secret=jwt_secret,
-                                  page_token_secret=page_token_secret, ids=ids)
+        settings = SourceSettings.model_validate({
+            "secret": secret, "verify_token_secret": verify_token_secret, "jwt_secret": jwt_secret,
+            "page_token_secret": page_token_secret, "ids": ids,
+            "field_map": dict(pair.split("=", 1) for pair in field_map)})
     except ValidationError as exc:
         raise click.BadParameter(_readable(exc)) from exc
     _run(database_url, target, not no_publish, lambda db: set_source(db, tenant_id, channel, name, settings))

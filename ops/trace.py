@@ -3,13 +3,17 @@
 Takes a correlation_id, an event_id, a lead id or a phone (written any usual way).
 A correlation id shows one request's journey; a lead or phone shows every request
 that touched that lead. Phones, e-mails and message bodies are masked unless asked.
+Against the cloud, the functions' log lines for those requests come from Cloud Logging
+(google-cloud-logging over REST; CLOUD_LOGGING_ENDPOINT points it elsewhere, as the
+tests do), within a window around the events, and join the timeline.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ops.audit import runs_for
@@ -18,6 +22,10 @@ from shared.masking import mask_phone, mask_text
 from shared.phones import InvalidPhone, normalize_phone
 
 MAX_LOG_IDS = 20  # a Cloud Logging filter with more ids gets unwieldy
+LOG_PAGE_SIZE = 100
+LOG_LIMIT = 300  # log lines shown at most: a lead with months of history has thousands
+LOG_BEFORE = timedelta(minutes=15)  # the webhook is logged before its event row exists
+LOG_AFTER = timedelta(hours=2)  # retries and dead-lettering go on after the last row changed
 
 
 @dataclass
@@ -29,6 +37,7 @@ class Trace:
     events: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     redrives: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)  # Cloud Logging lines (cloud only)
 
     @property
     def found(self) -> bool:
@@ -42,12 +51,24 @@ class Trace:
         steps += [{"at": r["started_at"], "what": r["command"], "correlation_id": None,
                    "detail": f"run {r['id']} by {r['operator']}: {r['status']}, moved {r['moved']}, "
                              f"skipped {r['skipped']}, failed {r['failed']}"} for r in self.redrives]
-        return sorted(steps, key=lambda s: s["at"])
+        steps += [{"at": e["at"], "what": f"log {e['severity']}", "correlation_id": e["correlation_id"],
+                   "detail": f"{e['function']}: {e['message']}"} for e in self.logs]
+        return sorted(steps, key=lambda s: _aware(s["at"]))
 
     def as_dict(self) -> dict[str, Any]:
         return {"query": self.query, "kind": self.kind, "correlation_ids": self.correlation_ids,
                 "lead_ids": self.lead_ids, "events": self.events, "rows": self.rows, "redrives": self.redrives,
-                "timeline": self.timeline()}
+                "logs": self.logs, "timeline": self.timeline()}
+
+    def log_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """From a little before the first thing found to a while after the last (never after now)."""
+        moments = [_aware(s["at"]) for s in self.timeline()]
+        end = min(max(moments) + LOG_AFTER, now or datetime.now(UTC)) if moments else now or datetime.now(UTC)
+        return (min(moments) - LOG_BEFORE if moments else end - timedelta(days=7)), end
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _event_detail(event: dict[str, Any]) -> str:
@@ -189,14 +210,49 @@ def _describe(table: str, row: dict[str, Any], correlation_ids: list[str] | None
     return {"table": table, "id": str(row["id"]), "at": at, "what": what, "detail": detail, "correlation_id": cid}
 
 
-def logging_filter(correlation_ids: list[str]) -> str:
+def logging_filter(correlation_ids: list[str], since: datetime | None = None, until: datetime | None = None) -> str:
     """The Cloud Logging query for these requests' log lines (every line carries correlation_id)."""
     ids = correlation_ids[:MAX_LOG_IDS]
     if len(ids) == 1:
-        return f'jsonPayload.correlation_id="{ids[0]}"'
-    return "jsonPayload.correlation_id=(" + " OR ".join(f'"{c}"' for c in ids) + ")"
+        query = f'jsonPayload.correlation_id="{ids[0]}"'
+    else:
+        query = "jsonPayload.correlation_id=(" + " OR ".join(f'"{c}"' for c in ids) + ")"
+    if since is not None:
+        query += f' AND timestamp>="{_rfc3339(since)}"'
+    if until is not None:
+        query += f' AND timestamp<="{_rfc3339(until)}"'
+    return query
+
+
+def _rfc3339(moment: datetime) -> str:
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def gcloud_command(correlation_ids: list[str], project: str, freshness: str = "7d") -> str:
     return (f"gcloud logging read '{logging_filter(correlation_ids)}' --project {project} "
             f"--freshness {freshness} --format json")
+
+
+def read_logs(project: str, correlation_ids: list[str], since: datetime, until: datetime,
+              limit: int = LOG_LIMIT, client: Any = None) -> list[dict[str, Any]]:
+    """The log lines of these requests in [since, until], oldest first, at most `limit`, read page by page."""
+    if client is None:
+        from google.cloud import logging as cloud_logging
+
+        endpoint = os.environ.get("CLOUD_LOGGING_ENDPOINT") or None
+        client = cloud_logging.Client(project=project, _use_grpc=False,
+                                      client_options={"api_endpoint": endpoint} if endpoint else None)
+    entries = client.list_entries(resource_names=[f"projects/{project}"],
+                                  filter_=logging_filter(correlation_ids, since, until),
+                                  order_by="timestamp asc", page_size=min(LOG_PAGE_SIZE, limit), max_results=limit)
+    return [_log_line(entry) for entry in entries]
+
+
+def _log_line(entry: Any) -> dict[str, Any]:
+    """One entry as the timeline shows it; the functions' own lines are already masked at the source."""
+    payload = entry.payload if isinstance(entry.payload, dict) else {"message": str(entry.payload or "")}
+    labels = dict(getattr(entry.resource, "labels", None) or {})
+    function = payload.get("function") or labels.get("service_name") or labels.get("function_name") or "-"
+    return {"at": entry.timestamp, "severity": entry.severity or "DEFAULT", "function": function,
+            "correlation_id": payload.get("correlation_id"), "message": mask_text(str(payload.get("message", ""))),
+            "insert_id": entry.insert_id}

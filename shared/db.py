@@ -2,14 +2,21 @@
 
 `DATABASE_URL` (locally; a unix-socket host such as pgserver's is understood) or the
 Cloud SQL Python Connector with IAM auth (in the cloud). Connections are made on
-first use and reused, so a writer pays the connect cost once per instance.
+first use and reused, so a writer pays the connect cost once per instance. A pooled
+connection the server or the network has closed (a restart, a maintenance event, an
+idle cut) is dropped before it is handed out, so the first write after it does not fail.
+CLOUD_SQL_ADMIN_ENDPOINT (unset in production) points the connector's SQL Admin API
+calls elsewhere: `make test` and `make cloud-local` use a local stand-in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -56,23 +63,65 @@ def _open(settings: Settings) -> Any:
 
         return pg8000.dbapi.connect(**connect_kwargs(settings.database_url), timeout=30)
     if settings.cloud_sql_instance:
-        return _cloud_sql_connector(settings.db_private_ip).connect(
+        from google.cloud.sql.connector import IPTypes
+
+        return _connector.get().connect(
             settings.cloud_sql_instance, "pg8000", user=settings.db_user, db=settings.db_name,
             password=settings.db_password, enable_iam_auth=settings.db_iam_auth,
+            ip_type=IPTypes.PRIVATE if settings.db_private_ip else IPTypes.PUBLIC, timeout=30,
         )
     raise RuntimeError("no database configured: set DATABASE_URL, or CLOUD_SQL_INSTANCE with DB_NAME and DB_USER")
 
 
-_connector: Any = None
+def _make_connector() -> Any:
+    """One connector per instance: it keeps the certificate and instance metadata for every connection.
+
+    Lazy refresh: Cloud Functions throttle CPU between requests, so a background refresh
+    could stall; the certificate is renewed on the connect that finds it near expiry.
+    """
+    from google.cloud.sql.connector import Connector
+
+    return Connector(refresh_strategy="lazy",
+                     sqladmin_api_endpoint=os.environ.get("CLOUD_SQL_ADMIN_ENDPOINT") or None)
 
 
-def _cloud_sql_connector(private_ip: bool) -> Any:
-    global _connector
-    if _connector is None:
-        from google.cloud.sql.connector import Connector, IPTypes
+_connector: PerInstance[Any] = PerInstance(_make_connector)
 
-        _connector = Connector(ip_type=IPTypes.PRIVATE if private_ip else IPTypes.PUBLIC, refresh_strategy="lazy")
-    return _connector
+
+def reset_connector() -> None:
+    """Close the instance's connector (tests, or after changing CLOUD_SQL_ADMIN_ENDPOINT)."""
+    old = _connector.current()
+    _connector.reset()
+    if old is not None:
+        with contextlib.suppress(Exception):
+            old.close()
+
+
+IDLE_PING_SECONDS = 30.0  # idle longer than this: one round trip proves the connection before use
+
+
+def _alive(conn: Any) -> bool:
+    """Whether a pooled connection can still be used.
+
+    An idle Postgres connection has nothing to read: a readable socket means the server
+    closed it (EOF; a restart also sends its FATAL first) or the TLS front cut it. That
+    check costs no round trip. A connection idle for IDLE_PING_SECONDS also gets one
+    round trip, for the cut that leaves no trace on the socket (an idle timeout in between).
+    """
+    sock = getattr(conn, "_usock", None)
+    if sock is None:  # not pg8000: trust it, as before
+        return True
+    try:
+        if sock.fileno() < 0:
+            return False
+        pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: bytes already decrypted
+        if pending or select.select([sock], [], [], 0)[0]:
+            return False
+        if time.monotonic() - conn.__dict__.get("_ct_released", 0.0) > IDLE_PING_SECONDS:
+            conn.execute_simple("SELECT 1")
+    except Exception:
+        return False
+    return True
 
 
 class Database:
@@ -97,9 +146,8 @@ class Database:
             raise TimeoutError(f"no database connection free in 60 s (pool of {self.size})")
         conn = None
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
+            conn = self._take_idle()
+            if conn is None:
                 conn = _open(self.settings)
             yield conn
         except BaseException:
@@ -109,8 +157,20 @@ class Database:
             raise
         finally:
             if conn is not None:
+                conn.__dict__["_ct_released"] = time.monotonic()
                 self._idle.put(conn)
             self._slots.release()
+
+    def _take_idle(self) -> Any:
+        """The most recently used idle connection that is still alive; dead ones are closed on the way."""
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if _alive(conn):
+                return conn
+            _close_quietly(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

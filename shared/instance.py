@@ -30,6 +30,10 @@ class PerInstance(Generic[T]):
                     value = self._value = self._make()
         return value
 
+    def current(self) -> T | None:
+        """The value if it was made, without making it (to close it, say)."""
+        return self._value
+
     def reset(self, value: T | None = None) -> None:
         with self._lock:
             self._value = value

@@ -101,6 +101,9 @@ class MessageReceived(Payload):
     media: dict[str, Any] | None = None
     direction: Literal["inbound", "outbound"] = "inbound"
     sent_at: datetime | None = None
+    raw_type: ShortText | None = None  # the provider's own name for the kind (wrappers included)
+    referral: dict[str, Any] | None = None  # the click-to-WhatsApp ad the lead came from
+    status_reply: bool | None = None  # a reply to the business's status/story
 
 
 class LeadgenReceived(Payload):

@@ -7,6 +7,10 @@ redeploy and a flood of bad requests cannot hammer Secret Manager.
 
 Locally the value of `ct-acme-meta-app-secret` is the environment variable
 `CT_ACME_META_APP_SECRET` (upper case, every non-alphanumeric character an underscore).
+
+Secret Manager is reached over its REST API, in the cloud and in tests alike;
+SECRET_MANAGER_ENDPOINT (unset in production) points the same client elsewhere, which
+is how `make test` and `make cloud-local` run this path against a local stand-in.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.instance import PerInstance
+from shared.log import get_logger
+
+log = get_logger(__name__)
 
 MIN_REFRESH_SECONDS = 30.0
 DEFAULT_TTL_SECONDS = 300.0
@@ -65,7 +72,9 @@ class SecretStore:
         cached = self._cache.get(name)
         if cached is not None:
             value, fetched_at = cached
-            fresh_enough = now - fetched_at < (MIN_REFRESH_SECONDS if refresh else self.ttl_seconds)
+            # A forced re-read is limited to one per MIN_REFRESH_SECONDS, but never keeps a value past its TTL.
+            limit = min(MIN_REFRESH_SECONDS, self.ttl_seconds) if refresh else self.ttl_seconds
+            fresh_enough = now - fetched_at < limit
             if fresh_enough:
                 return value
         value = self._read(name)
@@ -82,19 +91,41 @@ class SecretStore:
         return self._read_secret_manager(name).rstrip("\r\n")  # `echo x | gcloud secrets ...` adds a newline
 
     def _read_secret_manager(self, name: str) -> str:
+        project = self.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
         try:
             if self._client is None:
-                from google.cloud import secretmanager
-
-                self._client = secretmanager.SecretManagerServiceClient()
-            project = self.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+                self._client = secret_manager_client()
             path = f"projects/{project}/secrets/{name}/versions/latest"
             response = self._client.access_secret_version(request={"name": path}, timeout=10)
             return str(response.payload.data.decode("utf-8"))
         except Exception as exc:
             # Never echo the value; the name and the error class are enough to act on.
-            raise SecretUnavailable(f"secret {name} could not be read from Secret Manager: "
-                                    f"{type(exc).__name__}") from exc
+            reason = _reason(exc)
+            log.error("secret %s could not be read from Secret Manager (project %s): %s", name, project, reason,
+                      extra={"secret": name, "error_code": reason.split(":", 1)[0]})
+            raise SecretUnavailable(f"secret {name} could not be read from Secret Manager: {reason}") from exc
+
+
+_HTTP_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+def _reason(exc: Exception) -> str:
+    """`PERMISSION_DENIED: <the API's message>`: the canonical status (the same over REST and gRPC) and the
+    API's own words, which name resources, never values."""
+    grpc_code = getattr(exc, "grpc_status_code", None)
+    status = grpc_code.name if grpc_code is not None else _HTTP_STATUS.get(getattr(exc, "code", None) or 0)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{status or type(exc).__name__}: {str(message)[:300]}"
+
+
+def secret_manager_client() -> Any:
+    """A Secret Manager client over REST; SECRET_MANAGER_ENDPOINT (e.g. http://127.0.0.1:9090) points it elsewhere."""
+    from google.cloud import secretmanager
+
+    endpoint = os.environ.get("SECRET_MANAGER_ENDPOINT") or None
+    return secretmanager.SecretManagerServiceClient(
+        transport="rest", client_options={"api_endpoint": endpoint} if endpoint else None)
 
 
 _store: PerInstance[SecretStore] = PerInstance(SecretStore)

@@ -55,6 +55,9 @@ class SourceSettings(BaseModel):
     jwt_secret: SecretName | None = None  # Evolution: the webhook's jwt_key (HS256)
     page_token_secret: SecretName | None = None  # Meta Lead Ads: page token for the Graph API
     ids: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()  # instance/app/number/page/form ids
+    # A form's field ref -> the lead field it fills, for forms whose refs are generated ids (Typeform).
+    field_map: dict[Annotated[str, Field(min_length=1, max_length=200)],
+                    Literal["name", "first_name", "last_name", "email", "phone"]] = Field(default_factory=dict)
 
 
 class Tenant(BaseModel):

@@ -7,7 +7,7 @@ same file with `jsondecode(file(...))`, so adding an event type is one entry the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,16 @@ class Function:
     public: bool
     publishes: tuple[str, ...]
     local_port: int
+    # Deployed settings beyond the common ones (Terraform sets them; the code reads them):
+    env: dict[str, str] = field(default_factory=dict)  # ENV -> name of the Terraform setting it carries
+    secret_names: dict[str, str] = field(default_factory=dict)  # ENV -> secret whose NAME it carries (read at run time)
+    mounted_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> secret whose VALUE Cloud Run mounts
+    reads_sender_secrets: bool = False  # may read the providers' send credentials (reply_sender)
+
+    @property
+    def secrets(self) -> set[str]:
+        """The module secrets this function reads, by name or mounted."""
+        return set(self.secret_names.values()) | set(self.mounted_secrets.values())
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,10 @@ def parse_topology(raw: dict[str, Any]) -> Topology:
             public=bool(spec["public"]),
             publishes=tuple(spec["publishes"]),
             local_port=int(spec["local_port"]),
+            env=dict(spec.get("env", {})),
+            secret_names=dict(spec.get("secret_names", {})),
+            mounted_secrets=dict(spec.get("mounted_secrets", {})),
+            reads_sender_secrets=bool(spec.get("reads_sender_secrets", False)),
         )
         for name, spec in raw["functions"].items()
     }

@@ -44,7 +44,7 @@ locals {
     # Secret values come from Secret Manager, read at run time and cached.
     SECRETS_BACKEND = "secretmanager"
     # The tenants document published by `ctower tenants`.
-    TENANTS_SECRET = google_secret_manager_secret.tenants_config.secret_id
+    TENANTS_SECRET = google_secret_manager_secret.this["tenants-config"].secret_id
   }
 
   db_env = {
@@ -55,36 +55,33 @@ locals {
     DB_POOL_SIZE       = tostring(var.db_pool_size)
   }
 
-  # Per-function settings the code reads (empty values are left unset so the
-  # code's own default applies):
-  # - assistant: the OpenAI key is read at run time from the secret NAMED by
-  #   OPENAI_API_KEY_SECRET (shared/assistant/llm.py), not mounted: the secret is
-  #   created empty, and a function whose mounted secret has no version cannot deploy.
-  # - leadgen_fetcher: the Graph API (shared/graph_api.py).
-  # - reply_sender: provider base URLs (shared/senders/config.py).
+  # Per-function settings, declared in shared/topology.json (empty values are left
+  # unset so the code's own default applies):
+  # - `env`: ENV => one of these settings (Terraform variables the code reads);
+  # - `secret_names`: ENV => a module secret whose NAME the code reads at run time (the
+  #   assistant's OpenAI key: created empty, and a function whose mounted secret has
+  #   no version cannot deploy, so it is not mounted);
+  # - `mounted_secrets` (below): ENV => a module secret Cloud Run mounts as the value.
+  function_settings_values = {
+    openai_base_url     = var.openai_base_url
+    assistant_enabled   = tostring(var.assistant_enabled)
+    meta_graph_base_url = var.meta_graph_base_url
+    meta_graph_version  = var.meta_graph_version
+    evolution_api_url   = var.evolution_api_url
+    zapi_api_url        = var.zapi_api_url
+  }
   function_extra_env = {
-    assistant = {
-      OPENAI_API_KEY_SECRET = google_secret_manager_secret.openai_api_key.secret_id
-      OPENAI_BASE_URL       = var.openai_base_url
-      ASSISTANT_ENABLED     = tostring(var.assistant_enabled)
-    }
-    leadgen_fetcher = {
-      META_GRAPH_BASE_URL = var.meta_graph_base_url
-      META_GRAPH_VERSION  = var.meta_graph_version
-    }
-    reply_sender = {
-      EVOLUTION_API_URL   = var.evolution_api_url
-      ZAPI_API_URL        = var.zapi_api_url
-      META_GRAPH_BASE_URL = var.meta_graph_base_url
-      META_GRAPH_VERSION  = var.meta_graph_version
-    }
+    for name, fn in local.functions : name => merge(
+      { for key, setting in try(fn.env, {}) : key => local.function_settings_values[setting] },
+      { for key, secret in try(fn.secret_names, {}) : key => google_secret_manager_secret.this[secret].secret_id },
+    )
   }
 
   # Every subscriber gets the Cloud SQL environment, with its own DB_USER.
   function_env = {
     for name, fn in local.functions : name => merge(
       fn.trigger == "pubsub" ? merge(local.common_env, local.db_env, { DB_USER = local.function_db_user[name] }) : local.common_env,
-      { for key, value in try(local.function_extra_env[name], {}) : key => value if value != "" },
+      { for key, value in local.function_extra_env[name] : key => value if value != "" },
     )
   }
 
@@ -92,9 +89,9 @@ locals {
   # "latest" is resolved when an instance starts, so a rotated key reaches new
   # instances without a deploy.
   function_secret_env = {
-    for name, fn in local.functions : name => (
-      name == "events" ? { EVENTS_API_KEY = google_secret_manager_secret.events_api_key.secret_id } : {}
-    )
+    for name, fn in local.functions : name => {
+      for key, secret in try(fn.mounted_secrets, {}) : key => google_secret_manager_secret.this[secret].secret_id
+    }
   }
 }
 
@@ -148,7 +145,7 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -251,10 +248,10 @@ resource "google_cloudfunctions2_function" "fn" {
   }
 
   depends_on = [
-    google_project_service.apis,
+    time_sleep.api_propagation,
     google_project_iam_member.build,
-    google_secret_manager_secret_iam_member.events_api_key,
+    google_secret_manager_secret_iam_member.this,
     google_secret_manager_secret_version.events_api_key,
-    google_secret_manager_secret_iam_member.tenants_config_reader,
+    time_sleep.iam_propagation,
   ]
 }

@@ -27,7 +27,7 @@ resource "google_service_account" "edge" {
   display_name = "Control Tower edge function ${each.key}"
   description  = "Runtime identity of the ${each.key} HTTP function: publishes only to its own topics."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_service_account" "writer" {
@@ -36,7 +36,7 @@ resource "google_service_account" "writer" {
   display_name = "Control Tower writers"
   description  = "Runtime identity of the Pub/Sub subscriber (database writer) functions and their IAM database user."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_service_account" "subscriber" {
@@ -54,7 +54,7 @@ resource "google_service_account" "subscriber" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_service_account" "push" {
@@ -63,7 +63,7 @@ resource "google_service_account" "push" {
   display_name = "Control Tower Pub/Sub push"
   description  = "Identity in the OIDC token of every push subscription; the only one allowed to invoke subscribers."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_service_account" "build" {
@@ -72,10 +72,29 @@ resource "google_service_account" "build" {
   display_name = "Control Tower function builds"
   description  = "Cloud Build identity for the function images (instead of the default compute service account)."
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 locals {
+  # The identity each function runs as, named from configuration alone:
+  # "edge/<fn>", "subscriber/<fn>" or "writer". Grants shared by several
+  # functions are keyed by these names, never by emails: an email is known only
+  # once the service account exists, and for_each keys must be known at plan time.
+  function_identity = {
+    for name, fn in local.functions : name => (
+      fn.trigger != "pubsub" ? "edge/${name}" :
+      contains(var.isolated_subscribers, name) ? "subscriber/${name}" :
+      "writer"
+    )
+  }
+
+  # identity => IAM member (the value may be unknown until apply; the key never is).
+  identity_member = merge(
+    { for name, sa in google_service_account.edge : "edge/${name}" => "serviceAccount:${sa.email}" },
+    { for name, sa in google_service_account.subscriber : "subscriber/${name}" => "serviceAccount:${sa.email}" },
+    { writer = "serviceAccount:${google_service_account.writer.email}" },
+  )
+
   function_service_account_email = {
     for name, fn in local.functions : name => (
       fn.trigger != "pubsub" ? google_service_account.edge[name].email :
@@ -84,7 +103,7 @@ locals {
     )
   }
 
-  function_member = { for name, email in local.function_service_account_email : name => "serviceAccount:${email}" }
+  function_member = { for name, identity in local.function_identity : name => local.identity_member[identity] }
 
   # (health function, event type) pairs: pubsub.viewer so the detailed health
   # check can confirm each topic exists.
@@ -231,6 +250,23 @@ resource "google_project_iam_member" "build" {
   project = var.project_id
   role    = each.value
   member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# --- Waiting for IAM before the first build and deploy ----------------------------
+# IAM grants are eventually consistent: "typically 2 minutes, potentially 7
+# minutes or longer" (https://cloud.google.com/iam/docs/access-change-propagation).
+# A function created right after its grants can fail its first build (the build
+# account cannot write logs or push the image yet) or its deploy (the runtime
+# account cannot read the mounted events API key yet). The functions wait for
+# this; it runs on the first apply and whenever the build or mounted-secret
+# grants are recreated.
+resource "time_sleep" "iam_propagation" {
+  create_duration = "120s"
+
+  triggers = {
+    build_grants  = join(",", sort([for g in google_project_iam_member.build : g.id]))
+    secret_grants = join(",", sort([for key, g in google_secret_manager_secret_iam_member.this : g.id if startswith(key, "events-api-key|")]))
+  }
 }
 
 # --- Operators (ops CLI) -------------------------------------------------------------

@@ -1,21 +1,10 @@
 # -----------------------------------------------------------------------------
 # Observability: a log-based metric of failed events, one alert policy per
-# condition (each carries user_labels.alert_key, listed in local.alert_keys), an
+# condition (each carries user_labels.alert_key, listed in local.alerts), an
 # email notification channel per address, and a dashboard.
 # -----------------------------------------------------------------------------
 
 locals {
-  # Documented keys of the alert policies (tests match on them).
-  alert_keys = [
-    "function-5xx-rate",          # function 5xx error rate > 5 % over 5 min
-    "subscriber-failure-rate",    # subscriber failure rate > 10 % over 15 min
-    "dead-letter-messages",       # any message in a dead-letter subscription
-    "oldest-unacked-message-age", # oldest unacked message older than a threshold
-    "cloudsql-cpu",               # Cloud SQL CPU > 80 % for 10 min
-    "cloudsql-connections",       # Cloud SQL connections > 80 % of the limit
-    "failed-events",              # more than 10 failed events in an hour
-  ]
-
   quoted_edge_services       = join(", ", [for name in sort(keys(local.http_functions)) : "\"${local.function_names[name]}\""])
   quoted_subscriber_services = join(", ", [for name in sort(keys(local.subscriber_functions)) : "\"${local.function_names[name]}\""])
   quoted_push_subscriptions  = join(", ", [for name in sort(keys(local.push_subscriptions)) : "\"${name}\""])
@@ -40,7 +29,7 @@ resource "google_monitoring_notification_channel" "email" {
     email_address = each.value
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 # The Python writer logs one structured line per failed event:
@@ -70,119 +59,157 @@ resource "google_logging_metric" "failed_events" {
     event_type = "EXTRACT(jsonPayload.event_type)"
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
-resource "google_monitoring_alert_policy" "function_5xx_rate" {
-  project               = var.project_id
-  display_name          = "Control Tower: function 5xx error rate > 5% over 5 min"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "function-5xx-rate" }
+# A new log-based metric is not visible to Cloud Monitoring at once: an alert
+# policy on it created in the same apply fails with "Cannot find metric(s) that
+# match type = logging.googleapis.com/user/... If a metric was created recently,
+# it could take up to 10 minutes to become available" and the provider does not
+# retry it (https://github.com/hashicorp/terraform-provider-google/issues/11102).
+# The failed-events alert waits those 10 minutes after the metric is created;
+# nothing else waits for this alert, and Cloud SQL and the function builds take
+# longer, so the first apply is not made longer by it.
+resource "time_sleep" "failed_events_metric" {
+  create_duration = "600s"
 
-  conditions {
-    display_name = "5xx responses / all responses > 5% (5 min) per HTTP function"
+  triggers = {
+    metric = google_logging_metric.failed_events.id
+  }
+}
 
-    condition_threshold {
+# One alert policy per condition, all of one shape: local.alerts says what differs.
+locals {
+  alerts = {
+    "function-5xx-rate" = {
+      display_name       = "Control Tower: function 5xx error rate > 5% over 5 min"
+      severity           = "ERROR"
+      condition_name     = "5xx responses / all responses > 5% (5 min) per HTTP function"
       filter             = "${local.run_requests_edge} AND metric.label.response_code_class = \"5xx\""
       denominator_filter = local.run_requests_edge
-      comparison         = "COMPARISON_GT"
       threshold_value    = 0.05
       duration           = "0s"
-
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["resource.label.service_name"]
-      }
-
-      denominator_aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["resource.label.service_name"]
-      }
-
-      trigger {
-        count = 1
-      }
+      alignment_period   = "300s"
+      per_series_aligner = "ALIGN_DELTA"
+      reducer            = "REDUCE_SUM"
+      group_by_fields    = ["resource.label.service_name"]
+      documentation      = "A webhook function answers 5xx to more than 5% of requests. 503 means Pub/Sub publishing failed (the platform will retry); check the function's logs by correlation_id."
     }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A webhook function answers 5xx to more than 5% of requests. 503 means Pub/Sub publishing failed (the platform will retry); check the function's logs by correlation_id."
-  }
-}
-
-resource "google_monitoring_alert_policy" "subscriber_failure_rate" {
-  project               = var.project_id
-  display_name          = "Control Tower: subscriber failure rate > 10% over 15 min"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "subscriber-failure-rate" }
-
-  conditions {
-    display_name = "non-ack push responses / all push requests > 10% (15 min) per subscription"
-
-    condition_threshold {
+    "subscriber-failure-rate" = {
+      display_name       = "Control Tower: subscriber failure rate > 10% over 15 min"
+      severity           = "ERROR"
+      condition_name     = "non-ack push responses / all push requests > 10% (15 min) per subscription"
       filter             = "${local.push_requests} AND NOT metric.label.response_class = \"ack\""
       denominator_filter = local.push_requests
-      comparison         = "COMPARISON_GT"
       threshold_value    = 0.1
       duration           = "0s"
-
-      aggregations {
-        alignment_period     = "900s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["resource.label.subscription_id"]
-      }
-
-      denominator_aggregations {
-        alignment_period     = "900s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["resource.label.subscription_id"]
-      }
-
-      trigger {
-        count = 1
-      }
+      alignment_period   = "900s"
+      per_series_aligner = "ALIGN_DELTA"
+      reducer            = "REDUCE_SUM"
+      group_by_fields    = ["resource.label.subscription_id"]
+      documentation      = "A writer fails (5xx, timeout, unreachable) on more than 10% of pushes. Pub/Sub retries with backoff and dead-letters after max_delivery_attempts; check the writer logs and Cloud SQL."
     }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A writer fails (5xx, timeout, unreachable) on more than 10% of pushes. Pub/Sub retries with backoff and dead-letters after max_delivery_attempts; check the writer logs and Cloud SQL."
+    "dead-letter-messages" = {
+      display_name       = "Control Tower: message in a dead-letter subscription"
+      severity           = "CRITICAL"
+      condition_name     = "num_undelivered_messages > 0 on a dead-letter ops subscription"
+      filter             = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id = one_of(${local.quoted_dead_letter_subs})"
+      threshold_value    = 0
+      duration           = "0s"
+      alignment_period   = "60s"
+      per_series_aligner = "ALIGN_MAX"
+      reducer            = "REDUCE_MAX"
+      group_by_fields    = ["resource.label.subscription_id"]
+      documentation      = "An envelope exhausted its delivery attempts and sits in a dead-letter subscription. Inspect it with the ops CLI, fix the cause, then redrive it. Nothing is lost while it is there (retention: subscription_message_retention)."
+    }
+    "oldest-unacked-message-age" = {
+      display_name       = "Control Tower: oldest unacked message older than ${var.oldest_unacked_age_threshold_seconds}s"
+      severity           = "WARNING"
+      condition_name     = "oldest_unacked_message_age > threshold on a push subscription"
+      filter             = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id = one_of(${local.quoted_push_subscriptions})"
+      threshold_value    = var.oldest_unacked_age_threshold_seconds
+      duration           = "60s"
+      alignment_period   = "60s"
+      per_series_aligner = "ALIGN_MAX"
+      reducer            = "REDUCE_MAX"
+      group_by_fields    = ["resource.label.subscription_id"]
+      documentation      = "Writers are falling behind or failing (for example Cloud SQL is down). Envelopes wait safely in Pub/Sub; check the writers and the database."
+    }
+    "cloudsql-cpu" = {
+      display_name       = "Control Tower: Cloud SQL CPU > 80% for 10 min"
+      severity           = "WARNING"
+      condition_name     = "cpu/utilization > 0.8 for 10 min"
+      filter             = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/cpu/utilization\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
+      threshold_value    = 0.8
+      duration           = "600s"
+      alignment_period   = "60s"
+      per_series_aligner = "ALIGN_MEAN"
+      documentation      = "Cloud SQL CPU has been above 80% for 10 minutes. Look at Query Insights; consider a larger db_tier."
+    }
+    "cloudsql-connections" = {
+      display_name       = "Control Tower: Cloud SQL connections > 80% of the limit"
+      severity           = "WARNING"
+      condition_name     = "num_backends > 80% of max_connections (${var.db_max_connections})"
+      filter             = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/postgresql/num_backends\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
+      threshold_value    = local.db_connections_alert_threshold
+      duration           = "300s"
+      alignment_period   = "60s"
+      per_series_aligner = "ALIGN_MEAN"
+      reducer            = "REDUCE_SUM"
+      group_by_fields    = ["resource.label.database_id"]
+      documentation      = "Connections exceed 80% of max_connections. Writer max instances are derived from db_max_connections, db_reserved_connections and db_pool_size; look for leaked connections or ops sessions."
+    }
+    "failed-events" = {
+      display_name       = "Control Tower: more than ${var.failed_events_per_hour_threshold} failed events in an hour"
+      severity           = "ERROR"
+      condition_name     = "failed events (log metric) > ${var.failed_events_per_hour_threshold} per hour"
+      filter             = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.failed_events_metric}\""
+      threshold_value    = var.failed_events_per_hour_threshold
+      duration           = "0s"
+      alignment_period   = "3600s"
+      per_series_aligner = "ALIGN_DELTA"
+      reducer            = "REDUCE_SUM"
+      documentation      = "Writers recorded many failed events in the last hour. List them with the ops CLI (failed events by time) and replay once the cause is fixed."
+    }
   }
 }
 
-resource "google_monitoring_alert_policy" "dead_letter_messages" {
+resource "google_monitoring_alert_policy" "this" {
+  for_each = local.alerts
+
   project               = var.project_id
-  display_name          = "Control Tower: message in a dead-letter subscription"
+  display_name          = each.value.display_name
   combiner              = "OR"
-  severity              = "CRITICAL"
+  severity              = each.value.severity
   notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "dead-letter-messages" }
+  user_labels           = { alert_key = each.key }
 
   conditions {
-    display_name = "num_undelivered_messages > 0 on a dead-letter ops subscription"
+    display_name = each.value.condition_name
 
     condition_threshold {
-      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id = one_of(${local.quoted_dead_letter_subs})"
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
+      filter             = each.value.filter
+      denominator_filter = try(each.value.denominator_filter, null)
+      comparison         = "COMPARISON_GT"
+      threshold_value    = each.value.threshold_value
+      duration           = each.value.duration
 
       aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_MAX"
-        cross_series_reducer = "REDUCE_MAX"
-        group_by_fields      = ["resource.label.subscription_id"]
+        alignment_period     = each.value.alignment_period
+        per_series_aligner   = each.value.per_series_aligner
+        cross_series_reducer = try(each.value.reducer, null)
+        group_by_fields      = try(each.value.group_by_fields, null)
+      }
+
+      # A ratio (denominator_filter) is aggregated the same way as its numerator.
+      dynamic "denominator_aggregations" {
+        for_each = try(each.value.denominator_filter, null) == null ? [] : [1]
+        content {
+          alignment_period     = each.value.alignment_period
+          per_series_aligner   = each.value.per_series_aligner
+          cross_series_reducer = try(each.value.reducer, null)
+          group_by_fields      = try(each.value.group_by_fields, null)
+        }
       }
 
       trigger {
@@ -193,149 +220,14 @@ resource "google_monitoring_alert_policy" "dead_letter_messages" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "An envelope exhausted its delivery attempts and sits in a dead-letter subscription. Inspect it with the ops CLI, fix the cause, then redrive it. Nothing is lost while it is there (retention: subscription_message_retention)."
-  }
-}
-
-resource "google_monitoring_alert_policy" "oldest_unacked_message_age" {
-  project               = var.project_id
-  display_name          = "Control Tower: oldest unacked message older than ${var.oldest_unacked_age_threshold_seconds}s"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "oldest-unacked-message-age" }
-
-  conditions {
-    display_name = "oldest_unacked_message_age > threshold on a push subscription"
-
-    condition_threshold {
-      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id = one_of(${local.quoted_push_subscriptions})"
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.oldest_unacked_age_threshold_seconds
-      duration        = "60s"
-
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_MAX"
-        cross_series_reducer = "REDUCE_MAX"
-        group_by_fields      = ["resource.label.subscription_id"]
-      }
-
-      trigger {
-        count = 1
-      }
-    }
+    content   = each.value.documentation
   }
 
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Writers are falling behind or failing (for example Cloud SQL is down). Envelopes wait safely in Pub/Sub; check the writers and the database."
-  }
-}
-
-resource "google_monitoring_alert_policy" "cloudsql_cpu" {
-  project               = var.project_id
-  display_name          = "Control Tower: Cloud SQL CPU > 80% for 10 min"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "cloudsql-cpu" }
-
-  conditions {
-    display_name = "cpu/utilization > 0.8 for 10 min"
-
-    condition_threshold {
-      filter          = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/cpu/utilization\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0.8
-      duration        = "600s"
-
-      aggregations {
-        alignment_period   = "60s"
-        per_series_aligner = "ALIGN_MEAN"
-      }
-
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Cloud SQL CPU has been above 80% for 10 minutes. Look at Query Insights; consider a larger db_tier."
-  }
-}
-
-resource "google_monitoring_alert_policy" "cloudsql_connections" {
-  project               = var.project_id
-  display_name          = "Control Tower: Cloud SQL connections > 80% of the limit"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "cloudsql-connections" }
-
-  conditions {
-    display_name = "num_backends > 80% of max_connections (${var.db_max_connections})"
-
-    condition_threshold {
-      filter          = "resource.type = \"cloudsql_database\" AND metric.type = \"cloudsql.googleapis.com/database/postgresql/num_backends\" AND resource.label.database_id = \"${local.cloudsql_database_id}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = local.db_connections_alert_threshold
-      duration        = "300s"
-
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_MEAN"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["resource.label.database_id"]
-      }
-
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Connections exceed 80% of max_connections. Writer max instances are derived from db_max_connections, db_reserved_connections and db_pool_size; look for leaked connections or ops sessions."
-  }
-}
-
-resource "google_monitoring_alert_policy" "failed_events" {
-  project               = var.project_id
-  display_name          = "Control Tower: more than ${var.failed_events_per_hour_threshold} failed events in an hour"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.notification_channel_ids
-  user_labels           = { alert_key = "failed-events" }
-
-  conditions {
-    display_name = "failed events (log metric) > ${var.failed_events_per_hour_threshold} per hour"
-
-    condition_threshold {
-      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.failed_events_metric}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.failed_events_per_hour_threshold
-      duration        = "0s"
-
-      aggregations {
-        alignment_period     = "3600s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Writers recorded many failed events in the last hour. List them with the ops CLI (failed events by time) and replay once the cause is fixed."
-  }
+  # The failed-events policy names a log-based metric made in the same apply, which Cloud
+  # Monitoring refuses for up to 10 minutes (see time_sleep.failed_events_metric). Terraform orders
+  # whole resources, so every policy waits: alerts are ready about 12 minutes into a first apply,
+  # while Cloud SQL and the function builds are still running, and nothing waits for them.
+  depends_on = [time_sleep.failed_events_metric]
 }
 
 # --- Dashboard -------------------------------------------------------------------
@@ -407,35 +299,43 @@ resource "google_monitoring_dashboard" "main" {
     displayName = "Control Tower"
     mosaicLayout = {
       columns = 48
+      # The API drops zero positions and empty lists from what it stores, and the
+      # provider compares its answer with this JSON: a `xPos = 0` or
+      # `groupByFields = []` here would show as a change on every plan
+      # (https://github.com/hashicorp/terraform-provider-google/issues/16173).
+      # So zeros and empty lists are left out.
       tiles = [
-        for i, t in local.dashboard_tiles : {
-          xPos   = (i % 2) * 24
-          yPos   = floor(i / 2) * 16
-          width  = 24
-          height = 16
-          widget = {
-            title = t.title
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = {
-                  timeSeriesFilter = {
-                    filter = t.filter
-                    aggregation = {
-                      alignmentPeriod    = "60s"
-                      perSeriesAligner   = t.aligner
-                      crossSeriesReducer = t.reducer
-                      groupByFields      = t.group_by
+        for i, t in local.dashboard_tiles : merge(
+          { for k, v in { xPos = (i % 2) * 24, yPos = floor(i / 2) * 16 } : k => v if v != 0 },
+          {
+            width  = 24
+            height = 16
+            widget = {
+              title = t.title
+              xyChart = {
+                dataSets = [{
+                  plotType = "LINE"
+                  timeSeriesQuery = {
+                    timeSeriesFilter = {
+                      filter = t.filter
+                      aggregation = merge(
+                        {
+                          alignmentPeriod    = "60s"
+                          perSeriesAligner   = t.aligner
+                          crossSeriesReducer = t.reducer
+                        },
+                        { for k, v in { groupByFields = t.group_by } : k => v if length(v) > 0 },
+                      )
                     }
                   }
-                }
-              }]
+                }]
+              }
             }
-          }
-        }
+          },
+        )
       ]
     }
   })
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }

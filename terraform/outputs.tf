@@ -2,8 +2,8 @@ locals {
   function_uris = { for name, fn in google_cloudfunctions2_function.fn : name => fn.service_config[0].uri }
 
   all_secret_ids = concat(
-    [for key in sort(keys(google_secret_manager_secret.tenant)) : google_secret_manager_secret.tenant[key].secret_id],
-    [google_secret_manager_secret.openai_api_key.secret_id],
+    [for key in sort(keys(local.tenant_secrets)) : google_secret_manager_secret.this[key].secret_id],
+    [google_secret_manager_secret.this["openai-api-key"].secret_id],
     [for id in sort(keys(google_secret_manager_secret.sender)) : google_secret_manager_secret.sender[id].secret_id],
   )
 }
@@ -48,12 +48,12 @@ output "tenant_setup_commands" {
   description = "`ctower tenants` commands that register each tenant and source with the names of the secrets created here (add --id <platform id> to set-source for sources that check an instance/app/page id)."
   value = {
     for tenant, cfg in var.tenants : tenant => concat(
-      ["ctower tenants add ${tenant} --name '${tenant}' --to secret:${google_secret_manager_secret.tenants_config.secret_id}"],
+      ["ctower tenants add ${tenant} --name '${tenant}' --to secret:${google_secret_manager_secret.this["tenants-config"].secret_id}"],
       [
         for source in distinct(cfg.sources) : join(" ", concat(
           ["ctower tenants set-source ${tenant} ${source}"],
           [for key, s in local.tenant_secrets : "${s.flag} ${s.secret_id}" if s.tenant == tenant && s.source == source],
-          ["--to secret:${google_secret_manager_secret.tenants_config.secret_id}"],
+          ["--to secret:${google_secret_manager_secret.this["tenants-config"].secret_id}"],
         ))
       ],
     )
@@ -140,17 +140,17 @@ output "secret_set_commands" {
 
 output "events_api_key_read_command" {
   description = "Prints the events API key that Terraform generated (give it to the back-office systems as their bearer token)."
-  value       = "gcloud secrets versions access latest --secret=${google_secret_manager_secret.events_api_key.secret_id} --project=${var.project_id}"
+  value       = "gcloud secrets versions access latest --secret=${google_secret_manager_secret.this["events-api-key"].secret_id} --project=${var.project_id}"
 }
 
 output "events_api_key_rotate_command" {
   description = "Adds a new events API key version (new instances pick it up)."
-  value       = "openssl rand -hex 32 | tr -d '\\n' | gcloud secrets versions add ${google_secret_manager_secret.events_api_key.secret_id} --project=${var.project_id} --data-file=-"
+  value       = "openssl rand -hex 32 | tr -d '\\n' | gcloud secrets versions add ${google_secret_manager_secret.this["events-api-key"].secret_id} --project=${var.project_id} --data-file=-"
 }
 
 output "tenants_config_secret" {
   description = "Secret that holds the tenants document (TENANTS_SECRET); `ctower tenants` publishes new versions of it."
-  value       = google_secret_manager_secret.tenants_config.secret_id
+  value       = google_secret_manager_secret.this["tenants-config"].secret_id
 }
 
 output "source_bucket" {

@@ -28,7 +28,7 @@ resource "google_pubsub_topic" "event" {
     role       = "events"
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -44,7 +44,7 @@ resource "google_pubsub_topic" "dead_letter" {
     role       = "dead-letter"
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 # Push subscription per (topic, subscriber function). Owned here rather than an

@@ -30,41 +30,80 @@ locals {
     ]
   ])...)
 
-  # Accessor grants, deduplicated per (secret, service account): several writer
-  # functions share one service account.
+  # Accessor grants, deduplicated per (secret, identity): several writer
+  # functions share one service account. Keyed by local.function_identity
+  # (iam.tf), a name from configuration, so every key is known at plan time.
   tenant_secret_access = {
     for pair in distinct(flatten([
       for key, s in local.tenant_secrets : [
         for reader in s.readers : {
-          secret = key
-          member = local.function_member[reader]
+          secret   = key
+          identity = local.function_identity[reader]
         } if contains(keys(local.functions), reader)
       ]
-    ])) : "${pair.secret}|${pair.member}" => pair
+    ])) : "${pair.secret}|${pair.identity}" => pair
   }
 
   # The tenants document (tenants, sources, secret NAMES; never values) that
   # `ctower tenants` publishes and the code reads (TENANTS_SECRET): the edge
   # functions of every channel and the writers (leadgen_fetcher looks up the page
-  # token's name in it).
+  # token's name in it). Identities, not emails (see local.function_identity).
   tenants_config_readers = distinct(concat(
-    [for source in keys(var.source_catalog) : local.function_member[split("/", source)[0]] if contains(keys(local.functions), split("/", source)[0])],
-    [for name in keys(local.subscriber_functions) : local.function_member[name]],
+    [for source in keys(var.source_catalog) : local.function_identity[split("/", source)[0]] if contains(keys(local.functions), split("/", source)[0])],
+    [for name in keys(local.subscriber_functions) : local.function_identity[name]],
   ))
+
+  # Every secret this module makes but the sender credentials: each tenant source's
+  # (key "tenant/channel/source/kind") and the module's own, named by purpose. Created
+  # empty except the events API key (below); the code reads them by name at run time.
+  module_secrets = {
+    # OpenAI API key: read by the assistant by name (OPENAI_API_KEY_SECRET, functions.tf).
+    "openai-api-key" = { secret_id = "${var.name_prefix}openai-api-key", labels = { kind = "openai-api-key" } }
+    # Bearer key of the `events` function, mounted as EVENTS_API_KEY (first version below).
+    "events-api-key" = { secret_id = "${var.name_prefix}events-api-key", labels = { kind = "events-api-key" } }
+    # The tenants document `ctower tenants` publishes (names, never values); read every TENANTS_TTL_SECONDS.
+    "tenants-config" = { secret_id = "${var.name_prefix}tenants-config", labels = { kind = "tenants-config" } }
+  }
+  secrets = merge(
+    { for key, t in local.tenant_secrets : key => {
+      secret_id = t.secret_id
+      labels    = { tenant = t.tenant, channel = t.channel, source = split("/", t.source)[1], kind = t.kind }
+    } },
+    local.module_secrets,
+  )
+
+  # The functions that may read the providers' send credentials (one: reply_sender).
+  sender_secret_readers = [for name, fn in local.functions : name if try(fn.reads_sender_secrets, false)]
+
+  # Every grant on those secrets, keyed "<secret key>|<identity or function>" (known at plan time).
+  accessor = "roles/secretmanager.secretAccessor"
+  secret_grants = merge(
+    { for key, pair in local.tenant_secret_access : key => {
+      secret = pair.secret, role = local.accessor, member = local.identity_member[pair.identity]
+    } },
+    # What each function's topology entry says it reads (secret_names, mounted_secrets).
+    merge([for name, fn in local.functions : {
+      for secret in distinct(concat(values(try(fn.secret_names, {})), values(try(fn.mounted_secrets, {})))) :
+      "${secret}|${name}" => { secret = secret, role = local.accessor, member = local.function_member[name] }
+    }]...),
+    { for identity in local.tenants_config_readers : "tenants-config|${identity}" => {
+      secret = "tenants-config", role = local.accessor, member = local.identity_member[identity]
+    } },
+    # `ctower tenants` edits the tables and publishes in one go, run by operators impersonating
+    # the writer (IAM database auth), so the writer identity may add versions of this one secret.
+    { "tenants-config|publisher" = {
+      secret = "tenants-config", role = "roles/secretmanager.secretVersionAdder",
+      member = "serviceAccount:${google_service_account.writer.email}"
+    } },
+  )
 }
 
-resource "google_secret_manager_secret" "tenant" {
-  for_each = local.tenant_secrets
+resource "google_secret_manager_secret" "this" {
+  for_each = local.secrets
 
   project   = var.project_id
   secret_id = each.value.secret_id
-
-  labels = {
-    tenant  = each.value.tenant
-    channel = each.value.channel
-    source  = split("/", each.value.source)[1]
-    kind    = each.value.kind
-  }
+  labels    = each.value.labels
 
   replication {
     dynamic "auto" {
@@ -84,63 +123,24 @@ resource "google_secret_manager_secret" "tenant" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
-resource "google_secret_manager_secret_iam_member" "tenant" {
-  for_each = local.tenant_secret_access
+resource "google_secret_manager_secret_iam_member" "this" {
+  for_each = local.secret_grants
 
   project   = var.project_id
-  secret_id = google_secret_manager_secret.tenant[each.value.secret].secret_id
-  role      = "roles/secretmanager.secretAccessor"
+  secret_id = google_secret_manager_secret.this[each.value.secret].secret_id
+  role      = each.value.role
   member    = each.value.member
-}
-
-# --- OpenAI API key: readable only by the assistant's identity ------------------
-# The assistant reads it at run time by name (OPENAI_API_KEY_SECRET, functions.tf).
-
-resource "google_secret_manager_secret" "openai_api_key" {
-  project   = var.project_id
-  secret_id = "${var.name_prefix}openai-api-key"
-
-  labels = {
-    kind = "openai-api-key"
-  }
-
-  replication {
-    dynamic "auto" {
-      for_each = length(var.secret_replica_locations) == 0 ? [1] : []
-      content {}
-    }
-    dynamic "user_managed" {
-      for_each = length(var.secret_replica_locations) == 0 ? [] : [1]
-      content {
-        dynamic "replicas" {
-          for_each = var.secret_replica_locations
-          content {
-            location = replicas.value
-          }
-        }
-      }
-    }
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret_iam_member" "openai_api_key" {
-  for_each = { for name, fn in local.subscriber_functions : name => fn if name == "assistant" }
-
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.openai_api_key.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.function_member[each.key]
 }
 
 # --- Provider send credentials of reply_sender -----------------------------------
 # Named per tenant in its assistant settings (`senders` of
 # shared/assistant/tenants/<tenant>/settings.json) and read at run time by name;
-# created empty, readable only by the reply_sender identity.
+# created empty, readable only by the reply_sender identity. Their own resource: they
+# are keyed by the ids in var.sender_secret_ids, and a `moved` block can bring only one
+# whole resource (here: the tenant secrets) into google_secret_manager_secret.this.
 
 resource "google_secret_manager_secret" "sender" {
   for_each = toset(var.sender_secret_ids)
@@ -172,27 +172,25 @@ resource "google_secret_manager_secret" "sender" {
 
   lifecycle {
     precondition {
-      condition = !contains(concat(
-        [for key, t in local.tenant_secrets : t.secret_id],
-        ["${var.name_prefix}openai-api-key", "${var.name_prefix}events-api-key", "${var.name_prefix}tenants-config"],
-      ), each.value)
+      condition     = !contains([for key, secret in local.secrets : secret.secret_id], each.value)
       error_message = "sender_secret_ids: ${each.value} is already a secret this module creates for another purpose."
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_secret_manager_secret_iam_member" "sender" {
-  for_each = { for id in var.sender_secret_ids : id => id if contains(keys(local.subscriber_functions), "reply_sender") }
+  # Keyed by secret id alone: the reader is reply_sender (reads_sender_secrets in the topology).
+  for_each = { for pair in setproduct(var.sender_secret_ids, local.sender_secret_readers) : pair[0] => pair[1] }
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.sender[each.key].secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.function_member["reply_sender"]
+  role      = local.accessor
+  member    = local.function_member[each.value]
 }
 
-# --- Events API key (bearer key of the `events` function) --------------------------
+# --- Events API key: Terraform writes its first version ----------------------------
 # This key is ours, not a platform's, and the function mounts it as an env var: a
 # function whose secret has no version fails to deploy. So Terraform writes the
 # first version itself, from an ephemeral random value through a write-only
@@ -204,101 +202,10 @@ ephemeral "random_password" "events_api_key" {
   special = false
 }
 
-resource "google_secret_manager_secret" "events_api_key" {
-  project   = var.project_id
-  secret_id = "${var.name_prefix}events-api-key"
-
-  labels = {
-    kind = "events-api-key"
-  }
-
-  replication {
-    dynamic "auto" {
-      for_each = length(var.secret_replica_locations) == 0 ? [1] : []
-      content {}
-    }
-    dynamic "user_managed" {
-      for_each = length(var.secret_replica_locations) == 0 ? [] : [1]
-      content {
-        dynamic "replicas" {
-          for_each = var.secret_replica_locations
-          content {
-            location = replicas.value
-          }
-        }
-      }
-    }
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
 resource "google_secret_manager_secret_version" "events_api_key" {
-  secret                 = google_secret_manager_secret.events_api_key.id
+  secret                 = google_secret_manager_secret.this["events-api-key"].id
   secret_data_wo         = ephemeral.random_password.events_api_key.result
   secret_data_wo_version = var.events_api_key_generation
   # A key rotated by hand must not be destroyed by a later apply.
   deletion_policy = "ABANDON"
-}
-
-resource "google_secret_manager_secret_iam_member" "events_api_key" {
-  for_each = { for name, fn in local.http_functions : name => fn if name == "events" }
-
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.events_api_key.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.function_member[each.key]
-}
-
-# --- Tenants document ----------------------------------------------------------------
-# Published by `ctower tenants ...` (a new version per change); read by the code
-# every TENANTS_TTL_SECONDS, so tenant and source changes need no deploy. Until
-# the first publish the edge answers 503 (platforms retry).
-
-resource "google_secret_manager_secret" "tenants_config" {
-  project   = var.project_id
-  secret_id = "${var.name_prefix}tenants-config"
-
-  labels = {
-    kind = "tenants-config"
-  }
-
-  replication {
-    dynamic "auto" {
-      for_each = length(var.secret_replica_locations) == 0 ? [1] : []
-      content {}
-    }
-    dynamic "user_managed" {
-      for_each = length(var.secret_replica_locations) == 0 ? [] : [1]
-      content {
-        dynamic "replicas" {
-          for_each = var.secret_replica_locations
-          content {
-            location = replicas.value
-          }
-        }
-      }
-    }
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret_iam_member" "tenants_config_reader" {
-  for_each = toset(local.tenants_config_readers)
-
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.tenants_config.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = each.value
-}
-
-# `ctower tenants` edits the tables and publishes in one go, run by operators
-# impersonating the writer (IAM database auth), so the writer identity may add
-# versions of this one secret. It holds secret names, never secret values.
-resource "google_secret_manager_secret_iam_member" "tenants_config_publisher" {
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.tenants_config.secret_id
-  role      = "roles/secretmanager.secretVersionAdder"
-  member    = "serviceAccount:${google_service_account.writer.email}"
 }

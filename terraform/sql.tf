@@ -155,7 +155,14 @@ resource "google_sql_database_instance" "main" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  lifecycle {
+    # disk_autoresize grows the disk; without this, the next plan would try to
+    # shrink it back to db_disk_size_gb, which Cloud SQL can only do by
+    # replacing the instance (provider docs of disk_size / disk_autoresize).
+    ignore_changes = [settings[0].disk_size]
+  }
+
+  depends_on = [time_sleep.api_propagation]
 }
 
 resource "google_sql_database" "app" {

@@ -246,9 +246,23 @@ variable "db_instance_name" {
 }
 
 variable "db_tier" {
-  description = "Cloud SQL machine tier (e.g. db-custom-1-3840, db-custom-2-7680). Must be valid for db_edition."
+  description = "Cloud SQL machine tier, valid for db_edition with the SSD (PD_SSD) disk this module uses: ENTERPRISE takes db-custom-<vCPUs>-<MB> (e.g. db-custom-1-3840, db-custom-2-7680) or the shared-core db-f1-micro / db-g1-small; ENTERPRISE_PLUS takes only the N2 performance-optimized db-perf-optimized-N-<vCPUs> (e.g. db-perf-optimized-N-2)."
   type        = string
   default     = "db-custom-1-3840"
+
+  # What Cloud SQL accepts per edition (machine series overview,
+  # https://cloud.google.com/sql/docs/postgres/machine-series-overview): Enterprise
+  # Plus offers N2 (db-perf-optimized-N-*, SSD) and C4A (Hyperdisk only);
+  # Enterprise offers shared-core and dedicated-core (db-custom-*, SSD/HDD) and N4
+  # (Hyperdisk only). Hyperdisk series are refused because disk_type is PD_SSD.
+  validation {
+    condition = (
+      var.db_edition == "ENTERPRISE_PLUS"
+      ? can(regex("^db-perf-optimized-N-[0-9]+$", var.db_tier))
+      : can(regex("^(db-custom-[0-9]+-[0-9]+|db-f1-micro|db-g1-small)$", var.db_tier))
+    )
+    error_message = "db_tier does not fit db_edition: ENTERPRISE_PLUS needs db-perf-optimized-N-<vCPUs> (e.g. db-perf-optimized-N-2); ENTERPRISE needs db-custom-<vCPUs>-<MB> (e.g. db-custom-1-3840), db-f1-micro or db-g1-small."
+  }
 }
 
 variable "db_edition" {
@@ -351,24 +365,42 @@ variable "db_backup_start_time" {
 }
 
 variable "db_backup_retained_count" {
-  description = "Number of automated daily backups kept."
+  description = "Number of automated daily backups kept (1..365), more than db_pitr_retention_days."
   type        = number
   default     = 14
 
   validation {
-    condition     = var.db_backup_retained_count >= 1 && var.db_backup_retained_count <= 365
-    error_message = "db_backup_retained_count must be between 1 and 365."
+    condition     = var.db_backup_retained_count >= 1 && var.db_backup_retained_count <= 365 && floor(var.db_backup_retained_count) == var.db_backup_retained_count
+    error_message = "db_backup_retained_count must be a whole number between 1 and 365."
+  }
+
+  # Cloud SQL refuses otherwise: "Invalid request: backup retention should be >
+  # transaction log retention." (quoted in
+  # https://github.com/terraform-google-modules/terraform-google-sql-db/pull/785,
+  # whose fix keeps 8 backups for 7 days of logs).
+  validation {
+    condition     = var.db_backup_retained_count > var.db_pitr_retention_days
+    error_message = "db_backup_retained_count must be greater than db_pitr_retention_days (Cloud SQL: backup retention should be > transaction log retention)."
   }
 }
 
 variable "db_pitr_retention_days" {
-  description = "Days of transaction logs kept for point-in-time recovery (1..7 on ENTERPRISE, up to 35 on ENTERPRISE_PLUS)."
+  description = "Days of transaction logs kept for point-in-time recovery: 1..7 on ENTERPRISE, 1..35 on ENTERPRISE_PLUS."
   type        = number
   default     = 7
 
+  # Cloud SQL docs (https://cloud.google.com/sql/docs/mysql/backup-recovery/configure-pitr,
+  # same ranges on the PostgreSQL PITR page): days of logs "from 1-35 for Cloud SQL
+  # Enterprise Plus edition, or 1-7 for Cloud SQL Enterprise edition". Beyond that
+  # the API answers "The number of transaction log retention days must be between
+  # 1 and 7" (https://github.com/langfuse/langfuse-terraform-gcp/issues/8).
   validation {
-    condition     = var.db_pitr_retention_days >= 1 && var.db_pitr_retention_days <= 35
-    error_message = "db_pitr_retention_days must be between 1 and 35."
+    condition = (
+      floor(var.db_pitr_retention_days) == var.db_pitr_retention_days &&
+      var.db_pitr_retention_days >= 1 &&
+      var.db_pitr_retention_days <= (var.db_edition == "ENTERPRISE_PLUS" ? 35 : 7)
+    )
+    error_message = "db_pitr_retention_days must be a whole number from 1 to 7 on ENTERPRISE, or from 1 to 35 on ENTERPRISE_PLUS."
   }
 }
 

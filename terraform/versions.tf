@@ -19,6 +19,17 @@ terraform {
       # 3.7+ has the ephemeral random_password resource.
       version = "~> 3.7"
     }
+    # Only for google_project_service_identity (main.tf): the GA provider has no
+    # resource that creates a Google-managed service agent.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "~> 6.25"
+    }
+    # time_sleep: waits the first apply needs for API, IAM and metric propagation.
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.13"
+    }
   }
 }
 
@@ -28,4 +39,9 @@ provider "google" {
 
   # Applied to every resource that supports labels.
   default_labels = var.labels
+}
+
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
 }

@@ -91,8 +91,9 @@ class RunningStack:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def start_stack(tmp: Path, database_url: str, extra_env: dict[str, str] | None = None) -> RunningStack:
-    """Start the stack exactly as `make dev` does (`ctower dev`), on free ports."""
+def start_stack(tmp: Path, database_url: str, extra_env: dict[str, str] | None = None,
+                dev_args: tuple[str, ...] = ()) -> RunningStack:
+    """Start the stack exactly as `make dev` does (`ctower dev`, plus `dev_args`), on free ports."""
     env = {**os.environ, "CT_LOCAL_DIR": str(tmp), "DATABASE_URL": database_url,
            "GOOGLE_CLOUD_PROJECT": f"ct-test-{uuid.uuid4().hex[:6]}", "CT_PORT_PUBSUB": str(free_port()),
            "CT_MIN_BACKOFF_SECONDS": "1", "CT_MAX_BACKOFF_SECONDS": "2", "THREADS": "4", **(extra_env or {})}
@@ -101,7 +102,7 @@ def start_stack(tmp: Path, database_url: str, extra_env: dict[str, str] | None =
         env[f"CT_PORT_{name.upper()}"] = str(free_port())
     log_path = tmp / "stack.log"
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "dev"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "dev", *dev_args], cwd=ROOT, env=env,
                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     description_path = tmp / "stack.json"
     deadline = time.monotonic() + 120

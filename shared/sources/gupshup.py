@@ -13,15 +13,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
-from shared.payloads import MessageReceived
 from shared.sources import meta_cloud
-from shared.sources.messages import envelope_for, epoch, sender_phone, text_or_none, validate_part
+from shared.sources.messages import (
+    Content,
+    envelope_for,
+    epoch,
+    message_payload,
+    pick,
+    referral,
+    sender_phone,
+    text_or_none,
+    validate_part,
+)
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
 PROVIDER = "gupshup"
 _cloud_api = meta_cloud.adapter(PROVIDER)
-_MEDIA = ("image", "video", "file", "audio", "sticker")
 
 
 class _Sender(BaseModel):
@@ -47,14 +55,38 @@ class _Callback(BaseModel):
     payload: Any = None
 
 
-def _text(kind: str, content: dict[str, Any]) -> str | None:
-    if kind in ("text", "quick_reply"):
-        return text_or_none(content.get("text"))
-    if kind in _MEDIA:
-        return text_or_none(content.get("caption"))
-    if kind in ("button_reply", "list_reply"):
-        return text_or_none(content.get("title"))
-    return None
+_MEDIA_KEYS = ("url", "contentType", "name", "urlExpiry")
+# Gupshup v2 `payload.type` -> (vocabulary, fields with the words, metadata kept).
+_KINDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "text": ("text", ("text",), ()),
+    "image": ("image", ("caption",), _MEDIA_KEYS),
+    "video": ("video", ("caption",), _MEDIA_KEYS),
+    "file": ("document", ("caption", "name"), _MEDIA_KEYS),
+    "audio": ("audio", (), _MEDIA_KEYS),
+    "sticker": ("sticker", (), _MEDIA_KEYS),
+    "location": ("location", ("name", "address"), ("latitude", "longitude", "name", "address")),
+    "contact": ("contacts", (), ("contacts",)),
+    "button_reply": ("interactive_reply", ("title",), ("id", "reply")),
+    "list_reply": ("interactive_reply", ("title", "description"), ("id", "reply", "postbackText", "description")),
+    # A template's quick-reply button ({text, type: button}) or an interactive quick reply ({title, id, reply}).
+    "quick_reply": ("interactive_reply", ("text", "title"), ("payload", "id", "reply")),
+    "reaction": ("reaction", ("emoji", "text"), ("msgId", "id")),
+    "order": ("order", ("text",), ("catalog_id", "product_items")),
+}
+
+
+def content(kind: str, c: dict[str, Any]) -> Content:
+    """One row of the table: a Gupshup v2 message kind to the shared vocabulary."""
+    if kind not in _KINDS:
+        return Content("unknown", kind, text_or_none(c.get("text")))
+    vocabulary, text_fields, kept = _KINDS[kind]
+    text = next((str(c[f]) for f in text_fields if text_or_none(c.get(f))), None)
+    if kind == "contact":
+        names = [str((x.get("name") or {}).get("formatted_name")) for x in c.get("contacts") or []
+                 if isinstance(x, dict) and isinstance(x.get("name"), dict)]
+        text = ", ".join(names) or None
+    media_kind = vocabulary if kept is _MEDIA_KEYS else None
+    return Content(vocabulary, kind, text, pick(c, kept, kind=media_kind))
 
 
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
@@ -67,18 +99,10 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         return Ignored(f"{callback.type} is not an incoming message")
     message = validate_part(_Message, callback.payload, "payload.")
     phone = sender_phone(message.sender.phone or message.source, "payload.sender.phone")
-    media: dict[str, Any] | None = None
-    if message.type in _MEDIA:
-        media = {"kind": message.type, **{k: message.payload[k] for k in ("url", "contentType", "name")
-                                          if k in message.payload}}
-    return [envelope_for(inbound, MessageReceived(
-        provider=PROVIDER,
-        provider_message_id=message.id,
-        phone=phone,
-        chat_id=message.source,
-        display_name=text_or_none(message.sender.name),
-        text=_text(message.type, message.payload),
-        message_type=message.type,
-        media=media,
+    extra = message.model_extra or {}
+    return [envelope_for(inbound, message_payload(
+        provider=PROVIDER, message_id=message.id, phone=phone, chat_id=message.source,
+        display_name=message.sender.name, content=content(message.type, message.payload),
         sent_at=epoch(callback.timestamp, millis=True),
+        ad=referral(extra.get("referral") or message.payload.get("referral")),
     ))]

@@ -15,12 +15,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
 from shared.envelope import Envelope
-from shared.payloads import MessageReceived
-from shared.sources.messages import envelope_for, epoch, sender_phone, text_or_none, validate_part
+from shared.sources.messages import (
+    Content,
+    envelope_for,
+    epoch,
+    message_payload,
+    pick,
+    referral,
+    sender_phone,
+    text_or_none,
+    validate_part,
+)
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
-_MEDIA = ("image", "video", "document", "audio", "sticker")
+_MEDIA = ("image", "video", "document", "sticker")
 
 
 class _Message(BaseModel):
@@ -57,34 +66,47 @@ class _Webhook(BaseModel):
     entry: list[_Entry] = Field(min_length=1)
 
 
-def _text(message: dict[str, Any]) -> str | None:
-    kind = message.get("type")
-    content = message.get(kind) if isinstance(kind, str) else None
-    if not isinstance(content, dict):
-        return None
+_MEDIA_KEYS = ("id", "mime_type", "sha256", "filename", "url", "animated", "voice")
+
+
+def content(message: dict[str, Any]) -> Content:
+    """One row of the table: a Cloud API message `type` to the shared vocabulary."""
+    kind = str(message.get("type") or "unknown")
+    raw = message.get(kind)
+    c: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if kind == "text":
-        return text_or_none(content.get("body"))
+        return Content("text", kind, text_or_none(c.get("body")))
+    if kind == "audio":
+        voice = "voice" if c.get("voice") else "audio"
+        return Content(voice, kind, None, pick(c, _MEDIA_KEYS, kind=voice))
     if kind in _MEDIA:
-        return text_or_none(content.get("caption"))
-    if kind == "interactive":  # button_reply / list_reply: the option the person chose
-        reply = content.get(str(content.get("type")))
-        return text_or_none(reply.get("title")) if isinstance(reply, dict) else None
-    if kind == "button":  # a template's quick-reply button
-        return text_or_none(content.get("text"))
-    if kind == "reaction":
-        return text_or_none(content.get("emoji"))
+        return Content(kind, kind, text_or_none(c.get("caption")), pick(c, _MEDIA_KEYS, kind=kind))
     if kind == "location":
-        return text_or_none(content.get("name")) or text_or_none(content.get("address"))
-    return None
-
-
-def _media(message: dict[str, Any]) -> dict[str, Any] | None:
-    kind = message.get("type")
-    content = message.get(kind) if isinstance(kind, str) else None
-    if kind not in _MEDIA or not isinstance(content, dict):
-        return None
-    return {"kind": kind, **{k: content[k] for k in ("id", "mime_type", "sha256", "filename", "url")
-                             if k in content}}
+        return Content("location", kind, text_or_none(c.get("name")) or text_or_none(c.get("address")),
+                       pick(c, ("latitude", "longitude", "name", "address", "url")))
+    if kind == "contacts":
+        contacts = raw if isinstance(raw, list) else []
+        names = [str((x.get("name") or {}).get("formatted_name")) for x in contacts
+                 if isinstance(x, dict) and isinstance(x.get("name"), dict) and x["name"].get("formatted_name")]
+        phones = [p.get("wa_id") or p.get("phone") for x in contacts if isinstance(x, dict)
+                  for p in x.get("phones") or [] if isinstance(p, dict)]
+        return Content("contacts", kind, ", ".join(names) or None, pick({}, (), names=names, phones=phones))
+    if kind == "reaction":
+        return Content("reaction", kind, text_or_none(c.get("emoji")), pick(c, ("message_id",)))
+    if kind == "interactive":
+        reply_kind = str(c.get("type") or "")
+        reply: dict[str, Any] = c[reply_kind] if isinstance(c.get(reply_kind), dict) else {}
+        if reply_kind == "nfm_reply":  # a WhatsApp Flow's answers
+            return Content("interactive_reply", f"{kind}/{reply_kind}", text_or_none(reply.get("body")),
+                           pick(reply, ("name", "response_json"), reply_kind=reply_kind))
+        return Content("interactive_reply", f"{kind}/{reply_kind}" if reply_kind else kind,
+                       text_or_none(reply.get("title")), pick(reply, ("id", "description"), reply_kind=reply_kind))
+    if kind == "button":  # a template's quick-reply button
+        return Content("interactive_reply", kind, text_or_none(c.get("text")), pick(c, ("payload",)))
+    if kind == "order":
+        return Content("order", kind, text_or_none(c.get("text")), pick(c, ("catalog_id", "product_items")))
+    errors = message.get("errors")
+    return Content("unknown", kind, None, pick({"errors": errors}, ("errors",)))
 
 
 def _names(contacts: list[dict[str, Any]]) -> dict[str, str | None]:
@@ -113,6 +135,7 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
 
     def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         envelopes: list[Envelope] = []
+        system: list[str] = []
         statuses = 0
         for path, raw_value, entry_id in _values(inbound.body):
             value = validate_part(_Value, raw_value, path)
@@ -124,22 +147,18 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
             for m, raw_message in enumerate(value.messages):
                 message = validate_part(_Message, raw_message, f"{path}messages.{m}.")
                 if message.type == "system":  # e.g. the customer changed number: not their words
+                    system.append(str((raw_message.get("system") or {}).get("type") or "system"))
                     continue
                 phone = sender_phone(message.from_, f"{path}messages.{m}.from")
-                sent_at = epoch(message.timestamp)
-                envelopes.append(envelope_for(inbound, MessageReceived(
-                    provider=provider,
-                    provider_message_id=message.id,
-                    phone=phone,
-                    chat_id=message.from_,
-                    display_name=names.get(message.from_),
-                    text=_text(raw_message),
-                    message_type=message.type,
-                    media=_media(raw_message),
-                    sent_at=sent_at,
+                envelopes.append(envelope_for(inbound, message_payload(
+                    provider=provider, message_id=message.id, phone=phone, chat_id=message.from_,
+                    display_name=names.get(message.from_), content=content(raw_message),
+                    sent_at=epoch(message.timestamp), ad=referral(raw_message.get("referral")),
                 )))
         if envelopes:
             return envelopes
+        if system:
+            return Ignored(f"system message ({', '.join(system)}), not words from the lead")
         return Ignored(f"{statuses} delivery status(es), no message" if statuses else "no message in the webhook")
 
     return adapt

@@ -2,11 +2,16 @@
 
 Every answer is kept under its field's `ref` (stable across form edits, unlike the
 question text), its value read by the answer's `type`. The e-mail and phone answers
-become the lead's contact; answers whose ref names a name (`name`, `nome`, ...) its name.
+become the lead's contact. The name is found, in order: by the tenant's `field_map`
+(ref -> name/first_name/last_name/email/phone), else by a text answer whose ref or
+title names a name (`name`, `nome`, "Seu nome", "First name", "Sobrenome"...). Refs
+are often generated ids, so the title from `definition.fields` counts as much as the
+ref; a `contact_info` block's first/last name sub-fields are found by their titles.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +25,10 @@ from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
 SOURCE = "typeform"
-_NAME_REFS = ("name", "nome")
+_FIRST = ("first name", "first_name", "firstname", "primeiro nome", "nome próprio")
+_LAST = ("last name", "last_name", "lastname", "sobrenome", "surname", "último nome")
+_NAME = ("name", "nome")
+_NOT_NAME = ("company", "empresa", "username", "usuário", "nome da empresa", "nome do produto")
 
 
 class _Field(BaseModel):
@@ -28,6 +36,7 @@ class _Field(BaseModel):
     id: str | None = None
     ref: str | None = None
     type: str | None = None
+    title: str | None = None
 
 
 class _Answer(BaseModel):
@@ -43,6 +52,7 @@ class _FormResponse(BaseModel):
     submitted_at: datetime | None = None
     hidden: dict[str, Any] = Field(default_factory=dict)
     answers: list[_Answer] = Field(default_factory=list)
+    definition: dict[str, Any] = Field(default_factory=dict)
 
 
 class _Webhook(BaseModel):
@@ -63,6 +73,36 @@ def answer_value(answer: _Answer) -> Any:
     return raw
 
 
+def name_role(label: str) -> str | None:
+    """`first_name`, `last_name` or `name` when a field's ref or title names a person's name."""
+    words = re.findall(r"[^\W\d_]+", label.lower())
+    text = " ".join(words)
+    if any(n in text for n in _NOT_NAME):
+        return None
+    if any(n.replace("_", " ") in text for n in _FIRST):
+        return "first_name"
+    if any(n.replace("_", " ") in text for n in _LAST):
+        return "last_name"
+    return "name" if any(n in words for n in _NAME) else None
+
+
+def _titles(response: _FormResponse) -> dict[str, str]:
+    """Field id -> title from the form definition, nested fields included (a `contact_info`
+    block's first name, last name, phone and e-mail; question groups)."""
+    titles: dict[str, str] = {}
+    pending: list[Any] = list(response.definition.get("fields") or [])
+    while pending and len(titles) < 1000:  # bounded: a definition is data from outside
+        field = pending.pop()
+        if not isinstance(field, dict):
+            continue
+        if field.get("id"):
+            titles[str(field["id"])] = str(field.get("title") or "")
+        properties = field.get("properties")
+        if isinstance(properties, dict) and isinstance(properties.get("fields"), list):
+            pending.extend(properties["fields"])
+    return titles
+
+
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     webhook = _Webhook.model_validate(inbound.body)
     if webhook.event_type != "form_response":
@@ -70,23 +110,29 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     response = validate_part(_FormResponse, webhook.form_response, "form_response.")
     if settings is not None:
         require_known_id(settings.ids, [response.form_id], "form_response.form_id")
+    field_map = settings.field_map if settings is not None else {}
+    titles = _titles(response)
     answers: dict[str, Any] = {}
-    email = phone = None
-    names: list[str] = []
+    found: dict[str, list[str]] = {"name": [], "first_name": [], "last_name": [], "email": [], "phone": []}
     for answer in response.answers:
         key = answer.field.ref or answer.field.id or f"answer_{len(answers)}"
         value = answer_value(answer)
         answers[key] = value
-        if answer.type == "email" and email is None and isinstance(value, str):
-            email = value
-        elif answer.type == "phone_number" and phone is None and isinstance(value, str):
-            phone = value
-        elif answer.type == "text" and isinstance(value, str) and any(n in key.lower() for n in _NAME_REFS):
-            names.append(value.strip())
+        title = answer.field.title or titles.get(str(answer.field.id), "")
+        role: str | None = field_map.get(key) or field_map.get(str(answer.field.id))
+        if role is None and answer.type == "email":
+            role = "email"
+        elif role is None and answer.type == "phone_number":
+            role = "phone"
+        elif role is None and answer.type == "text":
+            role = name_role(key) or name_role(title)
+        if role is not None and isinstance(value, str) and value.strip():
+            found[role].append(value.strip())
+    full = found["name"] or [" ".join(found["first_name"][:1] + found["last_name"][:1])]
     lead = LeadCreated(
-        name=" ".join(n for n in names if n)[:200] or None,
-        phone=phone,
-        email=email,
+        name=" ".join(n for n in full if n)[:200] or None,
+        phone=next(iter(found["phone"]), None),
+        email=next(iter(found["email"]), None),
         source=SOURCE,
         source_lead_id=response.token,
         form_id=response.form_id,

@@ -1,8 +1,9 @@
 """Z-API webhooks (`ReceivedCallback`) to `message_received` envelopes.
 
 Z-API posts every kind of callback to its URLs; only a `ReceivedCallback` from a person
-(not `fromMe`, a group, a newsletter, a broadcast, a status reply or a notification)
-is a message. `momment` is in milliseconds.
+(not `fromMe`, a group, a newsletter, a broadcast or a notification) is a message. A
+lead's reply to the business's status is one, marked `status_reply`. `momment` is in
+milliseconds.
 """
 
 from __future__ import annotations
@@ -12,26 +13,45 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.edge import Ignored, Inbound, Outcome
-from shared.payloads import MessageReceived
-from shared.sources.messages import envelope_for, epoch, sender_phone, text_or_none
+from shared.sources.messages import (
+    Content,
+    envelope_for,
+    epoch,
+    message_payload,
+    pick,
+    referral,
+    sender_phone,
+    text_or_none,
+)
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
 PROVIDER = "zapi"
-# Message kind -> (field with the words, media URL field); checked in this order.
-_KINDS: tuple[tuple[str, str | None, str | None], ...] = (
-    ("text", "message", None),
-    ("image", "caption", "imageUrl"),
-    ("video", "caption", "videoUrl"),
-    ("document", "caption", "documentUrl"),
-    ("audio", None, "audioUrl"),
-    ("sticker", None, "stickerUrl"),
-    ("buttonsResponseMessage", "message", None),
-    ("listResponseMessage", "title", None),
-    ("location", "name", None),
-    ("contact", "displayName", None),
-    ("reaction", "value", None),
+# Z-API content object -> (vocabulary, fields with the words in order, metadata kept); checked in this order.
+_KINDS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("text", "text", ("message",), ("title", "description", "url")),
+    ("image", "image", ("caption",), ("imageUrl", "mimeType", "width", "height", "viewOnce")),
+    ("video", "video", ("caption",), ("videoUrl", "mimeType", "seconds", "viewOnce")),
+    ("document", "document", ("caption", "title", "fileName"), ("documentUrl", "mimeType", "fileName", "pageCount")),
+    ("audio", "audio", (), ("audioUrl", "mimeType", "seconds", "ptt", "viewOnce")),
+    ("sticker", "sticker", (), ("stickerUrl", "mimeType", "isAnimated")),
+    ("location", "location", ("name", "address"), ("latitude", "longitude", "name", "address", "url")),
+    ("contact", "contacts", ("displayName",), ("displayName", "vCard", "phones")),
+    ("reaction", "reaction", ("value",), ("referencedMessage",)),
+    ("buttonsResponseMessage", "interactive_reply", ("message",), ("buttonId",)),
+    # The chosen row: `title` is its title, `message` its description (Z-API's documented example).
+    ("listResponseMessage", "interactive_reply", ("title", "message"), ("selectedRowId", "message")),
+    ("pollVote", "interactive_reply", (), ("pollMessageId", "options")),
+    ("hydratedTemplate", "template", ("message", "title"), ("title", "footer", "templateId", "hydratedButtons")),
+    ("buttonsMessage", "template", ("message",), ("buttons",)),
+    ("carouselMessage", "template", ("text",), ("cards",)),
+    ("order", "order", ("message", "orderTitle"), ("orderId", "orderTitle", "itemCount", "currency", "total",
+                                                    "products")),
+    ("product", "order", ("title", "description"), ("productId", "title", "price", "currencyCode", "retailerId")),
 )
+# Kinds Z-API documents that are not in the vocabulary: kept as `unknown` with their name and words.
+_OTHER = ("poll", "pixKeyMessage", "event", "eventResponse", "requestPayment", "sendPayment", "reviewAndPay",
+          "reviewOrder", "pinMessage", "newsletterAdminInvite")
 
 
 class _Callback(BaseModel):
@@ -51,21 +71,28 @@ class _Callback(BaseModel):
     chatName: str | None = None
 
 
-def _content(callback: _Callback) -> tuple[str, str | None, dict[str, Any] | None]:
-    """(message type, text, media) from whichever content object the callback carries."""
-    extra = callback.model_extra or {}
-    for kind, text_field, url_field in _KINDS:
-        content = extra.get(kind)
-        if not isinstance(content, dict):
+def content(callback: dict[str, Any]) -> Content:
+    """One row of the table: whichever content object the callback carries, in the shared vocabulary."""
+    for kind, vocabulary, text_fields, kept in _KINDS:
+        c = callback.get(kind)
+        if not isinstance(c, dict):
             continue
-        text = text_or_none(content.get(text_field)) if text_field else None
-        if kind == "document" and text is None:
-            text = text_or_none(content.get("title"))
-        media = None
-        if url_field:
-            media = {"kind": kind, **{k: content[k] for k in (url_field, "mimeType", "fileName") if k in content}}
-        return kind, text, media
-    return "unknown", None, None
+        if kind == "audio" and c.get("ptt"):
+            vocabulary = "voice"
+        text = next((str(c[f]) for f in text_fields if text_or_none(c.get(f))), None)
+        if kind == "pollVote":
+            text = ", ".join(str(o.get("name")) for o in c.get("options") or [] if isinstance(o, dict)) or None
+        return Content(vocabulary, kind, text, pick(c, kept, kind=vocabulary if kind in _MEDIA else None,
+                                                    edited=callback.get("isEdit")))
+    for kind in _OTHER:
+        c = callback.get(kind)
+        if isinstance(c, dict):
+            text = next((str(c[f]) for f in ("question", "name", "text", "response") if text_or_none(c.get(f))), None)
+            return Content("unknown", kind, text)
+    return Content("unknown", "waitingMessage" if callback.get("waitingMessage") else "unknown")
+
+
+_MEDIA = ("image", "video", "document", "audio", "sticker")
 
 
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
@@ -80,8 +107,6 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         return Ignored("group chat")
     if callback.isNewsletter or callback.broadcast:
         return Ignored("newsletter or broadcast")
-    if callback.isStatusReply:
-        return Ignored("reply to a status")
     if callback.notification:
         return Ignored(f"notification {callback.notification}, not a message")
     if not callback.messageId:
@@ -89,16 +114,10 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     if (callback.phone or "").endswith("@lid"):
         return Ignored("@lid sender without a phone")
     phone = sender_phone(callback.phone, "phone")
-    message_type, text, media = _content(callback)
-    sent_at = epoch(callback.momment, millis=True)
-    return [envelope_for(inbound, MessageReceived(
-        provider=PROVIDER,
-        provider_message_id=callback.messageId,
-        phone=phone,
-        chat_id=str(callback.phone),
+    body = inbound.body if isinstance(inbound.body, dict) else {}
+    return [envelope_for(inbound, message_payload(
+        provider=PROVIDER, message_id=callback.messageId, phone=phone, chat_id=str(callback.phone),
         display_name=text_or_none(callback.senderName) or text_or_none(callback.chatName),
-        text=text,
-        message_type=message_type,
-        media=media,
-        sent_at=sent_at,
+        content=content(body), sent_at=epoch(callback.momment, millis=True),
+        ad=referral(body.get("externalAdReply")), status_reply=callback.isStatusReply,
     ))]

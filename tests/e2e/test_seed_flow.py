@@ -29,7 +29,7 @@ def test_lead_message_and_stage_change_land_with_their_correlation_ids(stack: Ru
     msg_row = wait_for(lambda: query(clean_db, "SELECT * FROM messages WHERE provider_message_id = 'TEST123456'"))[0]
     assert msg_row["lead_id"] == lead_row["id"]
     assert msg_row["body"] == "Olá, gostaria de saber sobre pisos"
-    assert msg_row["message_type"] == "conversation"
+    assert (msg_row["message_type"], msg_row["raw_type"]) == ("text", "conversation")
     assert msg_row["correlation_id"] == message_cid
 
     change = post(stack.url("events") + "/events", stage_change(str(lead_row["id"])), headers=EVENTS_AUTH)

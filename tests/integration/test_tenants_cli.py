@@ -31,12 +31,16 @@ def test_edit_validate_publish_list(database_url: str, database: Database, tmp_p
     code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--to", target)
     assert code == 2 and "needs --secret" in out  # refused whole: nothing changed
     assert query(database, "SELECT count(*) AS n FROM tenant_sources WHERE tenant_id = 'umbrella'") == [{"n": 0}]
+    code, out = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--secret", "ct-umbrella-typeform",
+                       "--map", "01HF3QZ8W2Y5=nickname", "--to", target)
+    assert code == 2 and "field_map" in out  # not a lead field
     code, _ = ctower(database_url, "set-source", "umbrella", "leads/typeform", "--secret", "ct-umbrella-typeform",
-                     "--id", "abc123", "--to", target)
+                     "--id", "abc123", "--map", "01HF3QZ8W2Y5=name", "--to", target)
     assert code == 0
     document = parse_config(Path(target).read_text())
     typeform = document.tenants["umbrella"].leads["typeform"]
     assert (typeform.secret, typeform.ids) == ("ct-umbrella-typeform", ("abc123",))
+    assert typeform.field_map == {"01HF3QZ8W2Y5": "name"}  # a form whose refs are generated ids
     code, out = ctower(database_url, "list", "--json")
     assert code == 0 and json.loads(out)["tenants"]["umbrella"]["name"] == "Umbrella Pisos"
     code, _ = ctower(database_url, "remove", "umbrella", "--to", target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,3 +129,38 @@ def test_graph_test_lead_with_dummy_data_writes_nothing_and_a_bad_real_lead_rais
 def test_generic_form_still_works_with_settings() -> None:
     response, [envelope] = run(lead_form.adapt, LEAD, SourceSettings())
     assert response.status == 202 and envelope.payload["phone"] == "5511999998888"
+
+
+# -- Typeform names by ref, title, sub-field, or the tenant's map --------------
+@pytest.mark.parametrize(("label", "role"), [
+    ("Nome", "name"), ("Seu nome", "name"), ("Qual é o seu nome?", "name"), ("Name", "name"),
+    ("What is your name?", "name"), ("Nome completo", "name"), ("nome_cliente", "name"), ("lead_name", "name"),
+    ("First name", "first_name"), ("What is your first name?", "first_name"), ("Primeiro nome", "first_name"),
+    ("Last name", "last_name"), ("Sobrenome", "last_name"),
+    ("Nome da empresa", None), ("Company name", None), ("Username", None), ("Telefone", None),
+    ("01HF3QZ8W2Y5V7K9M1N3P5R7T9", None), ("Renome", None),
+])
+def test_a_name_field_is_known_by_its_ref_or_title(label: str, role: str | None) -> None:
+    from shared.sources.typeform import name_role
+
+    assert name_role(label) == role
+
+
+def test_the_tenants_field_map_wins_over_titles() -> None:
+    from tests.unit.test_golden_payloads import GOLDEN, outcome
+
+    body = json.loads((GOLDEN / "typeform" / "generated_refs_titled_nome.input.json").read_text("utf-8"))
+    answers = body["form_response"]["answers"]
+    answers.append({"type": "text", "text": "Souza", "field": {"id": "zz", "type": "short_text", "ref": "sobren"}})
+    plain = outcome("typeform", body, None)["published"][0]["payload"]
+    assert plain["name"] == "Maria Souza"
+    mapped = outcome("typeform", body, SourceSettings(field_map={"01HF3QZ8W2Y5V7K9M1N3P5R7T9": "first_name",
+                                                                 "sobren": "last_name"}))
+    assert mapped["published"][0]["payload"]["name"] == "Maria Souza Souza"
+
+
+def test_a_field_map_names_only_lead_fields() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        SourceSettings.model_validate({"field_map": {"ref": "cpf"}})

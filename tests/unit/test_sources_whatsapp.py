@@ -34,6 +34,11 @@ def one(adapt: Any, body: Any) -> dict[str, Any]:
     return envelope.payload
 
 
+def kind_of(payload: dict[str, Any]) -> str:
+    """`vocabulary/raw type`, popping the raw type so the rest compares as before."""
+    return f"{payload['message_type']}/{payload.pop('raw_type')}"
+
+
 def ignored(adapt: Any, body: Any) -> str:
     response, published = run(adapt, body)
     assert response.status == 200, response.body
@@ -45,14 +50,16 @@ def ignored(adapt: Any, body: Any) -> str:
 
 # -- Evolution API ---------------------------------------------------------
 @pytest.mark.parametrize(("fixture", "text", "message_type"), [
-    ("text", "Bom dia, queria um orçamento de piso vinílico", "conversation"),
-    ("extended_text", "Vi o anúncio https://acme.example/piso", "extendedTextMessage"),
-    ("button_reply", "Quero um orçamento", "buttonsResponseMessage"),
-    ("list_reply", "Piso laminado", "listResponseMessage"),
+    ("text", "Bom dia, queria um orçamento de piso vinílico", "text/conversation"),
+    ("extended_text", "Vi o anúncio https://acme.example/piso", "text/extendedTextMessage"),
+    ("button_reply", "Quero um orçamento", "interactive_reply/buttonsResponseMessage"),
+    ("list_reply", "Piso laminado", "interactive_reply/listResponseMessage"),
 ])
 def test_evolution_messages(fixture: str, text: str, message_type: str) -> None:
     body = load("evolution", fixture)
     payload = one(evolution.adapt, body)
+    payload["message_type"] = kind_of(payload)
+    payload.pop("media", None)
     assert payload == {
         "provider": "evolution", "provider_message_id": body["data"]["key"]["id"], "phone": MARIA,
         "chat_id": "5511977776666@s.whatsapp.net", "display_name": "Maria Souza", "text": text,
@@ -63,9 +70,9 @@ def test_evolution_messages(fixture: str, text: str, message_type: str) -> None:
 def test_evolution_image_keeps_caption_and_media() -> None:
     payload = one(evolution.adapt, load("evolution", "image_caption"))
     assert payload["text"] == "Esta é a sala, 32 m²"
-    assert payload["message_type"] == "imageMessage"
-    assert payload["media"] == {"kind": "image", "mimetype": "image/jpeg",
-                                "url": "https://mmg.whatsapp.net/v/t62.7118-24/abc.enc"}
+    assert (payload["message_type"], payload["raw_type"]) == ("image", "imageMessage")
+    assert payload["media"] == {"kind": "image", "mimetype": "image/jpeg", "fileLength": "123456", "height": 1280,
+                                "width": 960, "url": "https://mmg.whatsapp.net/v/t62.7118-24/abc.enc"}
 
 
 def test_evolution_lid_sender_is_taken_by_its_phone_and_gets_the_ninth_digit_back() -> None:
@@ -96,14 +103,15 @@ def test_evolution_instance_must_be_the_tenants() -> None:
     ("text", "Vocês atendem em Campinas?", "text", None),
     ("image_caption", "Medidas do quarto", "image",
      {"kind": "image", "imageUrl": "https://example.invalid/img.jpg", "mimeType": "image/jpeg"}),
-    ("button_reply", "Ótimo", "buttonsResponseMessage", None),
-    ("list_reply", "Porcelanato", "listResponseMessage", None),
+    ("button_reply", "Ótimo", "interactive_reply", {"buttonId": "1"}),
+    ("list_reply", "Porcelanato", "interactive_reply", {"selectedRowId": "2", "message": "Escolha o tipo de piso"}),
 ])
 def test_zapi_received_callbacks(fixture: str, text: str, message_type: str, media: Any) -> None:
     body = load("zapi", fixture)
+    raw_type = next(k for k in ("text", "image", "buttonsResponseMessage", "listResponseMessage") if k in body)
     expected = {"provider": "zapi", "provider_message_id": body["messageId"], "phone": MARIA, "chat_id": MARIA,
                 "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
-                "sent_at": "2025-11-20T12:00:00Z"}
+                "sent_at": "2025-11-20T12:00:00Z", "raw_type": raw_type}
     if media:
         expected["media"] = media
     assert one(zapi.adapt, body) == expected
@@ -127,15 +135,19 @@ meta = meta_cloud.adapter("meta")
 
 
 @pytest.mark.parametrize(("fixture", "text", "message_type", "sent_at"), [
-    ("text", "Olá! Quero saber o preço do m²", "text", "2025-11-20T12:00:00Z"),
-    ("interactive_button_reply", "Agendar visita", "interactive", "2025-11-20T12:02:00Z"),
-    ("interactive_list_reply", "Piso vinílico", "interactive", "2025-11-20T12:03:00Z"),
-    ("template_button", "Sim, quero", "button", "2025-11-20T12:04:00Z"),
+    ("text", "Olá! Quero saber o preço do m²", "text/text", "2025-11-20T12:00:00Z"),
+    ("interactive_button_reply", "Agendar visita", "interactive_reply/interactive/button_reply",
+     "2025-11-20T12:02:00Z"),
+    ("interactive_list_reply", "Piso vinílico", "interactive_reply/interactive/list_reply", "2025-11-20T12:03:00Z"),
+    ("template_button", "Sim, quero", "interactive_reply/button", "2025-11-20T12:04:00Z"),
 ])
 def test_meta_messages(fixture: str, text: str, message_type: str, sent_at: str) -> None:
     body = load("meta", fixture)
     message = body["entry"][0]["changes"][0]["value"]["messages"][0]
-    assert one(meta, body) == {
+    payload = one(meta, body)
+    payload["message_type"] = kind_of(payload)
+    payload.pop("media", None)
+    assert payload == {
         "provider": "meta", "provider_message_id": message["id"], "phone": MARIA, "chat_id": MARIA,
         "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
         "sent_at": sent_at,
@@ -177,7 +189,7 @@ def test_360dialog_cloud_and_on_premise_shapes() -> None:
     assert on_premise == {"provider": "360dialog", "provider_message_id": "ABGGFlA5FpafAgo6EhIx2NQaGQ",
                           "phone": MARIA, "chat_id": MARIA, "display_name": "Maria Souza",
                           "text": "Ainda tem horário amanhã?", "message_type": "text", "direction": "inbound",
-                          "sent_at": "2025-11-20T12:09:20Z"}
+                          "sent_at": "2025-11-20T12:09:20Z", "raw_type": "text"}
 
 
 def test_a_bad_sender_in_a_batch_names_its_path() -> None:
@@ -191,13 +203,16 @@ def test_a_bad_sender_in_a_batch_names_its_path() -> None:
 
 # -- Gupshup -----------------------------------------------------------------
 @pytest.mark.parametrize(("fixture", "text", "message_type"), [
-    ("text", "Boa tarde, vocês fazem instalação?", "text"),
-    ("button_reply", "Quero visita", "button_reply"),
-    ("list_reply", "Laminado", "list_reply"),
+    ("text", "Boa tarde, vocês fazem instalação?", "text/text"),
+    ("button_reply", "Quero visita", "interactive_reply/button_reply"),
+    ("list_reply", "Laminado", "interactive_reply/list_reply"),
 ])
 def test_gupshup_v2_messages(fixture: str, text: str, message_type: str) -> None:
     body = load("gupshup", fixture)
-    assert one(gupshup.adapt, body) == {
+    payload = one(gupshup.adapt, body)
+    payload["message_type"] = kind_of(payload)
+    payload.pop("media", None)
+    assert payload == {
         "provider": "gupshup", "provider_message_id": body["payload"]["id"], "phone": MARIA, "chat_id": MARIA,
         "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
         "sent_at": "2025-11-20T12:00:00Z",
@@ -207,8 +222,9 @@ def test_gupshup_v2_messages(fixture: str, text: str, message_type: str) -> None
 def test_gupshup_v2_image() -> None:
     payload = one(gupshup.adapt, load("gupshup", "image_caption"))
     assert payload["text"] == "Meu corredor"
+    assert payload["message_type"] == "image"
     assert payload["media"] == {"kind": "image", "url": "https://filemanager.gupshup.io/wa/abc/image.jpg",
-                                "contentType": "image/jpeg"}
+                                "contentType": "image/jpeg", "urlExpiry": 1764244800000}
 
 
 def test_gupshup_events_are_not_messages_and_v3_is_the_cloud_api_shape() -> None:
@@ -228,3 +244,58 @@ def test_the_same_provider_message_is_the_same_event_on_retry() -> None:
     _, second = run(zapi.adapt, load("zapi", "text"))
     assert first[0].event_id == second[0].event_id
 
+
+
+# -- Every kind is read, never refused or dropped ------------------------------
+NEW_KINDS = ("pollCreationMessageV4", "eventMessage", "albumMessage", "newsletterAdminInviteMessage", "x", "ü")
+
+
+@pytest.mark.parametrize("kind", NEW_KINDS)
+def test_a_kind_no_reader_knows_is_stored_as_unknown_with_its_raw_type(kind: str) -> None:
+    body = load("evolution", "text")
+    body["data"]["message"] = {kind: {"text": "algo novo"}, "messageContextInfo": {}}
+    body["data"]["messageType"] = kind
+    payload = one(evolution.adapt, body)
+    assert (payload["message_type"], payload["raw_type"], payload["text"]) == ("unknown", kind, "algo novo")
+    meta_body = load("meta", "text")
+    message = meta_body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["type"] = kind
+    message[kind] = {"anything": 1}
+    assert (one(meta, meta_body)["message_type"], one(meta, meta_body)["raw_type"]) == ("unknown", kind)
+    gupshup_body = load("gupshup", "text")
+    gupshup_body["payload"]["type"] = kind
+    assert one(gupshup.adapt, gupshup_body)["raw_type"] == kind
+
+
+def test_zapi_callback_with_no_content_it_knows_is_unknown_not_refused() -> None:
+    body = load("zapi", "text")
+    del body["text"]
+    body["carouselMessageV9"] = {"cards": []}
+    payload = one(zapi.adapt, body)
+    assert (payload["message_type"], payload["raw_type"]) == ("unknown", "unknown")
+    body["waitingMessage"] = True  # Z-API: the content could not be decrypted yet
+    assert one(zapi.adapt, body)["raw_type"] == "waitingMessage"
+
+
+def test_wrappers_are_unwrapped_to_any_depth_but_the_reading_is_bounded() -> None:
+    inner: dict[str, Any] = {"audioMessage": {"ptt": True, "seconds": 3}}
+    for wrapper in ("ephemeralMessage", "viewOnceMessageV2", "ephemeralMessage"):
+        inner = {wrapper: {"message": inner}}
+    body = load("evolution", "text")
+    body["data"]["message"] = inner
+    payload = one(evolution.adapt, body)
+    assert payload["message_type"] == "voice"
+    assert payload["raw_type"] == "ephemeralMessage/viewOnceMessageV2/ephemeralMessage/audioMessage"
+    assert payload["media"]["view_once"] is True
+    for _ in range(200):  # hostile nesting: read as far as the bound, then `unknown`, never a crash
+        inner = {"ephemeralMessage": {"message": inner}}
+    assert evolution.message_content(inner).message_type == "unknown"
+
+
+def test_the_readers_raw_types_fit_the_payload_and_vocabulary_is_one() -> None:
+    from shared.sources.messages import MESSAGE_TYPES
+
+    assert len(set(MESSAGE_TYPES)) == 14 and "unknown" in MESSAGE_TYPES
+    body = load("evolution", "text")
+    body["data"]["message"] = {"k" * 500: {}}
+    assert len(one(evolution.adapt, body)["raw_type"]) == 200

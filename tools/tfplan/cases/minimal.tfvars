@@ -1,0 +1,2 @@
+project_id = "ct-prod-123"
+alert_emails = ["ops@example.com"]
