@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev cloud-local test test-unit test-integration plan-offline lint fmt clean bench soak
+.PHONY: help venv browser dev cloud-local test test-unit test-integration plan-offline lint fmt clean bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -18,19 +18,24 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install everything (done by the other targets)
 
+browser: ## Chromium + chromedriver for the console's browser tests (apt-get, only when missing)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium chromium-driver; fi
+
 dev: $(STAMP) ## Run the whole system locally: emulator, Postgres, functions (Ctrl-C stops)
 	$(VENV)/bin/ctower dev
 
 cloud-local: $(STAMP) ## The local stack in production configuration: Terraform's env, Secret Manager and Cloud SQL stood in
 	$(VENV)/bin/ctower dev --cloud
 
-test: $(STAMP) lint ## Lint, types, and the whole test suite (unit, integration, e2e)
+test: $(STAMP) browser lint ## Lint, types, and the whole test suite (unit, integration, e2e, browser)
 	$(PY) -m pytest -q
 
 test-unit: $(STAMP) ## Only the fast unit tests
 	$(PY) -m pytest -q tests/unit
 
-test-integration: $(STAMP) ## Integration and end-to-end tests (emulator + real Postgres)
+test-integration: $(STAMP) browser ## Integration and end-to-end tests (emulator + real Postgres)
 	$(PY) -m pytest -q tests/integration tests/e2e
 
 plan-offline: $(STAMP) ## terraform init/validate/plan offline (real provider schema) on the three var sets, then apply + second plan

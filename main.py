@@ -13,6 +13,7 @@ from typing import Any
 
 TARGETS: dict[str, str] = {
     "assistant": "functions.assistant",
+    "console": "functions.console",
     "conversations_writer": "functions.conversations_writer",
     "events": "functions.events",
     "health": "functions.health",

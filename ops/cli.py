@@ -109,6 +109,7 @@ from ops.commands_events import events  # noqa: E402
 from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
 from ops.commands_limits import limits  # noqa: E402
 from ops.commands_subscriptions import subscriptions  # noqa: E402
+from ops.commands_users import users  # noqa: E402
 from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
 
 main.add_command(dlq)
@@ -121,6 +122,7 @@ main.add_command(subscriptions)
 main.add_command(assistant)
 main.add_command(catalog)
 main.add_command(limits)
+main.add_command(users)
 
 
 if __name__ == "__main__":

@@ -192,6 +192,9 @@ class Stack:
             from ops.tenants import prepare_local
 
             self.tenants_file = prepare_local(db, local_dir())  # what the edge reads: tenants never from the DB
+            from ops.console_demo import seed_demo  # the console's demo login and session key (.local/console.json)
+
+            os.environ.update(seed_demo(db, local_dir(), say=lambda text: self._say("console", text)))
         finally:
             db.close()
         self._say("stack", f"database ready ({len(applied)} migration(s) applied)")

@@ -162,8 +162,9 @@ class ReplyRequested(Payload):
     phone: Phone
     chat_id: ShortText
     text: Text
-    kind: Literal["answer", "fallback", "handoff"]
+    kind: Literal["answer", "fallback", "handoff", "human"]  # human: a person wrote it in the console
     in_reply_to: ShortText  # event_id of the inbound message answered
+    sent_by_user: UUID | None = None  # the console user who wrote a `human` reply
 
 
 class MessageStatus(Payload):
@@ -221,6 +222,23 @@ class ObraCreated(LeadRef):
     status: ShortText = "planejada"
 
 
+class HandoffRequested(Payload):
+    """A person takes a conversation over, or hands it back to the assistant (the console)."""
+
+    conversation_id: UUID
+    lead_id: UUID
+    to: Literal["assistant", "human"]
+    actor: ShortText  # who asked (the console user's e-mail)
+
+
+class NoteAdded(LeadRef):
+    """A note a person wrote on a lead (the console)."""
+
+    body: Text
+    author: ShortText
+    author_id: UUID | None = None
+
+
 PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "lead_created": LeadCreated,
     "message_received": MessageReceived,
@@ -231,6 +249,8 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "reply_requested": ReplyRequested,
     "leadgen_received": LeadgenReceived,
     "message_status": MessageStatus,
+    "handoff_requested": HandoffRequested,
+    "note_added": NoteAdded,
 }
 
 

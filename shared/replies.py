@@ -79,8 +79,9 @@ def handle(envelope: Envelope, message_id: str | None, *, db: Database, send: Se
     reply = envelope.typed_payload()
     assert isinstance(reply, ReplyRequested)
     with db.transaction() as cur:
-        stale = reply.kind != "handoff" and _person_took_over(cur, envelope.tenant, str(reply.conversation_id),
-                                                              envelope.occurred_at)
+        # A handoff notice and a person's own reply (the console) are never stale.
+        stale = reply.kind not in ("handoff", "human") and _person_took_over(
+            cur, envelope.tenant, str(reply.conversation_id), envelope.occurred_at)
     if stale:
         log.info("not sent: a person took over the conversation", extra={"event_status": "skipped"})
         return ledger.process(db, envelope, message_id, lambda cur, env: None)
@@ -122,11 +123,13 @@ def _record(cur: Cursor, envelope: Envelope, reply: ReplyRequested, provider_mes
     outbox.record_sent(cur, envelope, provider_message_id, reconciled)
     cur.execute(
         "INSERT INTO messages (tenant_id, conversation_id, lead_id, provider, provider_message_id, direction, "
-        "sender_phone, message_type, body, sent_at, event_id, correlation_id, sent_by) "
-        "VALUES (%s, %s, %s, %s, %s, 'outbound', %s, 'text', %s, now(), %s, %s, 'assistant') "
-        "ON CONFLICT (tenant_id, provider, provider_message_id) DO UPDATE SET sent_by = 'assistant'",
+        "sender_phone, message_type, body, sent_at, event_id, correlation_id, sent_by, sent_by_user) "
+        "VALUES (%s, %s, %s, %s, %s, 'outbound', %s, 'text', %s, now(), %s, %s, %s, %s) "
+        "ON CONFLICT (tenant_id, provider, provider_message_id) DO UPDATE SET sent_by = EXCLUDED.sent_by, "
+        "sent_by_user = EXCLUDED.sent_by_user",
         (envelope.tenant, conversation_id, str(reply.lead_id), reply.provider, provider_message_id, reply.phone,
-         reply.text, envelope.event_id, envelope.correlation_id),
+         reply.text, envelope.event_id, envelope.correlation_id, "human" if reply.kind == "human" else "assistant",
+         str(reply.sent_by_user) if reply.sent_by_user else None),
     )
     cur.execute("UPDATE conversations SET last_message_at = GREATEST(last_message_at, now()) "
                 "WHERE id = %s AND tenant_id = %s", (conversation_id, envelope.tenant))

@@ -26,6 +26,8 @@ WRITERS: dict[str, tuple[str, str]] = {  # event type -> (module, function)
     "obra_created": ("shared.writers.obras", "apply_obra_created"),
     "leadgen_received": ("shared.writers.leadgen", "apply_leadgen_received"),
     "message_status": ("shared.statuses", "apply_message_status"),
+    "handoff_requested": ("shared.writers.handoffs", "apply_handoff_requested"),
+    "note_added": ("shared.writers.notes", "apply_note_added"),
 }
 
 

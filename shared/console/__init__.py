@@ -1,0 +1,1 @@
+"""The sellers' console: users and sessions, reads for its pages, actions published as events."""

@@ -1,0 +1,93 @@
+"""A tenant's settings as the console shows them to admins, and the assistant simulator.
+
+Sources come from `tenant_sources` (secret NAMES and platform ids; values never leave
+Secret Manager). Webhook URLs are the whatsapp/leads function URLs the deployment gives
+the console (CONSOLE_WHATSAPP_URL, CONSOLE_LEADS_URL) plus `/<tenant>/<source>`.
+The simulator runs one turn of the same decision code as `ctower assistant simulate`
+(`shared.assistant.engine.decide`, the real OpenAI client); nothing is written or sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.assistant.config import TenantAssistant
+from shared.assistant.engine import decide
+from shared.assistant.llm import LanguageModel, ModelUnavailable
+from shared.assistant.prompt import Turn
+from shared.db import Cursor, rows_as_dicts
+
+MAX_TURNS = 40
+MAX_TEXT = 4000
+
+
+def sources(cur: Cursor, tenant: str) -> list[dict[str, Any]]:
+    cur.execute("SELECT channel, source, settings FROM tenant_sources WHERE tenant_id = %s ORDER BY channel, source",
+                (tenant,))
+    rows = rows_as_dicts(cur)
+    for row in rows:
+        row["url"] = webhook_url(row["channel"], tenant, row["source"])
+        row["secrets"] = sorted(v for k, v in (row["settings"] or {}).items() if k.endswith("secret") and v)
+        row["ids"] = list((row["settings"] or {}).get("ids") or [])
+    return rows
+
+
+def webhook_url(channel: str, tenant: str, source: str) -> str | None:
+    base = os.environ.get(f"CONSOLE_{channel.upper()}_URL")
+    return f"{base.rstrip('/')}/{tenant}/{source}" if base else None
+
+
+class BadHistory(ValueError):
+    """The simulator's conversation field is not what the page sent."""
+
+
+def parse_history(raw: str) -> tuple[list[Turn], dict[str, Any]]:
+    """The conversation so far and the facts known, as the page carries them (JSON in a hidden field)."""
+    try:
+        data = json.loads(raw or '{"turns": [], "known": {}}')
+        turns = [Turn(t["role"], str(t["text"])[:MAX_TEXT]) for t in data["turns"] if t["role"] in ("lead", "business")]
+        known = dict(data["known"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadHistory(str(exc)) from exc
+    if len(turns) > MAX_TURNS:
+        raise BadHistory(f"at most {MAX_TURNS} messages per simulation")
+    return turns, known
+
+
+def dump_history(turns: list[Turn], known: dict[str, Any]) -> str:
+    return json.dumps({"turns": [{"role": t.role, "text": t.text} for t in turns], "known": known},
+                      ensure_ascii=False)
+
+
+@dataclass
+class Simulated:
+    turns: list[Turn]
+    known: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def simulate(config: TenantAssistant, turns: list[Turn], known: dict[str, Any], text: str,
+             model: LanguageModel) -> Simulated:
+    """One lead message -> the assistant's answer, as production would decide it (budget not counted)."""
+    turns = [*turns, Turn("lead", text[:MAX_TEXT])]
+    known = dict(known)
+    notes: list[str] = []
+    try:
+        decision = decide(config, turns, known, model, reserve_call=lambda: True)
+    except ModelUnavailable as exc:
+        return Simulated([*turns, Turn("business", config.fallback)], known,
+                         [f"modelo indisponível ({type(exc).__name__}): resposta de fallback"])
+    turns.append(Turn("business", decision.reply or ""))
+    if decision.answer:
+        for name, value in decision.answer.facts.items():
+            if value not in (None, ""):
+                known.setdefault(name, value)
+        notes.append(f"intenção: {decision.answer.intent}")
+    if decision.guard_note:
+        notes.append(f"guardrail: {decision.guard_note}")
+    if decision.hands_off:
+        notes.append("handoff: a conversa passaria para uma pessoa")
+    return Simulated(turns, known, notes)
