@@ -1,7 +1,8 @@
 """The environment each function gets in the cloud, as Terraform sets it, for running it anywhere else.
 
 terraform/functions.tf builds every function's environment from `common_env` (all
-functions), `db_env` (Pub/Sub subscribers only; each with its own DB_USER) and, per
+functions), `db_env` (the functions that use the database: subscribers, and an HTTP function with a
+`database_role`; each with its own DB_USER) and, per
 function, the entries of shared/topology.json: `env` (Terraform settings), `secret_names`
 (a secret's NAME, read at run time) and `mounted_secrets` (values Cloud Run mounts from
 Secret Manager when an instance starts). COMMON_ENV_KEYS and DB_ENV_KEYS are those two
@@ -35,14 +36,14 @@ def extra_keys(fn: Function) -> tuple[str, ...]:
 def function_env(function: str, values: Mapping[str, str], topology: Topology | None = None) -> dict[str, str]:
     """`function`'s environment as Terraform sets it, each value taken from `values`.
 
-    Common keys are required for every function, the database keys for every subscriber;
+    Common keys are required for every function, the database keys for every one that uses it;
     the function's own keys are optional and, as in Terraform, an empty value is left unset
     (the code's default applies). `values` may be one flat mapping for the whole pack or the
     function's own environment (Terraform's planned `environment_variables` for it).
     """
     topology = topology or load_topology()
     fn = topology.functions[function]
-    required = COMMON_ENV_KEYS + (DB_ENV_KEYS if fn.trigger == "pubsub" else ())
+    required = COMMON_ENV_KEYS + (DB_ENV_KEYS if fn.uses_database else ())
     missing = [key for key in required if not values.get(key)]
     if missing:
         raise KeyError(f"{function}: the cloud environment needs {', '.join(missing)}")

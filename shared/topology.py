@@ -74,6 +74,13 @@ class Function:
     mounted_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> secret whose VALUE Cloud Run mounts
     reads_sender_secrets: bool = False  # may read the providers' send credentials (reply_sender)
     min_timeout_seconds: int = 0  # waits inside a request: the deployed timeout may not be shorter
+    # An HTTP function that reads the database (the console) logs in as its own IAM database user,
+    # member of this database role only; subscribers use the writer's (or their isolated) user.
+    database_role: str | None = None
+
+    @property
+    def uses_database(self) -> bool:
+        return self.trigger == "pubsub" or self.database_role is not None
 
     @property
     def secrets(self) -> set[str]:
@@ -129,6 +136,7 @@ def parse_topology(raw: dict[str, Any]) -> Topology:
             mounted_secrets=dict(spec.get("mounted_secrets", {})),
             reads_sender_secrets=bool(spec.get("reads_sender_secrets", False)),
             min_timeout_seconds=int(spec.get("min_timeout_seconds", 0)),
+            database_role=spec.get("database_role"),
         )
         for name, spec in raw["functions"].items()
     }

@@ -19,8 +19,9 @@ locals {
     for name, fn in local.functions : name => fn.trigger == "pubsub" ? var.writer_function_settings : var.edge_function_settings
   }
 
-  # Role defaults merged with var.function_overrides. A writer's max instances is
-  # capped by the connection budget (local.writer_max_instances in sql.tf).
+  # Role defaults merged with var.function_overrides. The max instances of a function
+  # that uses the database are capped by the connection budget (local.writer_max_instances
+  # in sql.tf): every instance may hold db_pool_size connections.
   function_settings = {
     for name, fn in local.functions : name => {
       memory          = coalesce(try(var.function_overrides[name].memory, null), local.role_settings[name].memory)
@@ -29,7 +30,7 @@ locals {
       min_instances   = coalesce(try(var.function_overrides[name].min_instances, null), local.role_settings[name].min_instances)
       concurrency     = coalesce(try(var.function_overrides[name].concurrency, null), local.role_settings[name].concurrency)
       max_instances = (
-        fn.trigger == "pubsub"
+        contains(keys(local.db_functions), name)
         ? min(coalesce(try(var.function_overrides[name].max_instances, null), local.role_settings[name].max_instances), local.writer_max_instances)
         : coalesce(try(var.function_overrides[name].max_instances, null), local.role_settings[name].max_instances)
       )
@@ -72,6 +73,10 @@ locals {
     dialog360_api_url       = var.dialog360_api_url
     gupshup_api_url         = var.gupshup_api_url
     reply_reconcile_seconds = tostring(var.reply_reconcile_seconds)
+    # The webhook bases the console's settings page shows, in the cloudfunctions.net form: a
+    # run.app URI would make the console's function depend on the function resource itself.
+    console_whatsapp_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["whatsapp"]}"
+    console_leads_url    = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.function_names["leads"]}"
   }
   function_extra_env = {
     for name, fn in local.functions : name => merge(
@@ -83,7 +88,7 @@ locals {
   # Every subscriber gets the Cloud SQL environment, with its own DB_USER.
   function_env = {
     for name, fn in local.functions : name => merge(
-      fn.trigger == "pubsub" ? merge(local.common_env, local.db_env, { DB_USER = local.function_db_user[name] }) : local.common_env,
+      contains(keys(local.db_functions), name) ? merge(local.common_env, local.db_env, { DB_USER = local.function_db_user[name] }) : local.common_env,
       { for key, value in local.function_extra_env[name] : key => value if value != "" },
     )
   }
@@ -260,7 +265,7 @@ resource "google_cloudfunctions2_function" "fn" {
     time_sleep.api_propagation,
     google_project_iam_member.build,
     google_secret_manager_secret_iam_member.this,
-    google_secret_manager_secret_version.events_api_key,
+    google_secret_manager_secret_version.generated,
     time_sleep.iam_propagation,
   ]
 }

@@ -195,6 +195,25 @@ resource "google_project_iam_member" "subscriber_logging" {
   member  = "serviceAccount:${google_service_account.subscriber[each.key].email}"
 }
 
+# --- HTTP functions with a database role (the console): Cloud SQL on the one instance -----
+
+resource "google_project_iam_member" "edge_cloudsql" {
+  for_each = {
+    for pair in setproduct(keys(local.edge_db_functions), ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]) :
+    "${pair[0]}/${pair[1]}" => { function = pair[0], role = pair[1] }
+  }
+
+  project = var.project_id
+  role    = each.value.role
+  member  = local.function_member[each.value.function]
+
+  condition {
+    title       = "only-${var.db_instance_name}"
+    description = "Only the Control Tower Cloud SQL instance."
+    expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name == \"projects/${var.project_id}/instances/${var.db_instance_name}\""
+  }
+}
+
 # --- Push identity: run.invoker on subscriber services only --------------------
 
 resource "google_cloud_run_service_iam_member" "push_invoker" {
@@ -222,7 +241,7 @@ resource "google_service_account_iam_member" "pubsub_agent_push_token_creator" {
 # key) in the code, before anything is published.
 
 resource "google_cloud_run_service_iam_member" "public_invoker" {
-  #checkov:skip=CKV_GCP_102:Public on purpose, only for functions with "public": true (webhook receivers); WhatsApp providers and form platforms cannot sign Google tokens, every request is authenticated by the source's signature/token check in code.
+  #checkov:skip=CKV_GCP_102:Public on purpose, only for functions with "public": true: webhook receivers (WhatsApp providers and form platforms cannot sign Google tokens; every request is authenticated by the source's signature/token check in code) and the console (it signs its users in itself: Argon2id passwords, sessions, CSRF).
   for_each = local.public_functions
 
   project  = var.project_id
@@ -257,15 +276,15 @@ resource "google_project_iam_member" "build" {
 # minutes or longer" (https://cloud.google.com/iam/docs/access-change-propagation).
 # A function created right after its grants can fail its first build (the build
 # account cannot write logs or push the image yet) or its deploy (the runtime
-# account cannot read the mounted events API key yet). The functions wait for
-# this; it runs on the first apply and whenever the build or mounted-secret
-# grants are recreated.
+# account cannot read a mounted secret yet: the events API key, the console's
+# session key). The functions wait for this; it runs on the first apply and
+# whenever the build or mounted-secret grants are recreated.
 resource "time_sleep" "iam_propagation" {
   create_duration = "120s"
 
   triggers = {
     build_grants  = join(",", sort([for g in google_project_iam_member.build : g.id]))
-    secret_grants = join(",", sort([for key, g in google_secret_manager_secret_iam_member.this : g.id if startswith(key, "events-api-key|")]))
+    secret_grants = join(",", sort([for key, g in google_secret_manager_secret_iam_member.this : g.id if contains(keys(local.generated_secrets), split("|", key)[0])]))
   }
 }
 

@@ -129,3 +129,9 @@ moved {
   from = time_sleep.failed_events_metric
   to   = time_sleep.log_metrics
 }
+
+# The events API key's first version became one of the generated secrets' versions.
+moved {
+  from = google_secret_manager_secret_version.events_api_key
+  to   = google_secret_manager_secret_version.generated["events-api-key"]
+}

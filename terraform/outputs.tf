@@ -162,3 +162,13 @@ output "dashboard_url" {
   description = "Cloud Monitoring dashboard."
   value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.main.id), length(split("/", google_monitoring_dashboard.main.id)) - 1)}?project=${var.project_id}"
 }
+
+output "console_url" {
+  description = "The sellers' console (sign in with a user made by `ctower users add`; see the README)."
+  value       = try(local.function_uris["console"], null)
+}
+
+output "edge_db_role_commands" {
+  description = "Per HTTP function with a database role (the console): the command that makes its IAM database user a member of that role. Run each after `ctower db migrate`, which creates the role."
+  value       = local.edge_db_role_commands
+}

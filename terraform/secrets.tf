@@ -63,6 +63,15 @@ locals {
     "events-api-key" = { secret_id = "${var.name_prefix}events-api-key", labels = { kind = "events-api-key" } }
     # The tenants document `ctower tenants` publishes (names, never values); read every TENANTS_TTL_SECONDS.
     "tenants-config" = { secret_id = "${var.name_prefix}tenants-config", labels = { kind = "tenants-config" } }
+    # The console's session key, mounted as CONSOLE_SESSION_SECRET (first version below).
+    "console-session-secret" = { secret_id = "${var.name_prefix}console-session-secret", labels = { kind = "console-session-secret" } }
+  }
+
+  # Module secrets a function mounts: Terraform writes their first version (a function whose
+  # mounted secret has no version cannot deploy). A new generation writes a new random value.
+  generated_secrets = {
+    "events-api-key"         = { length = 48, generation = var.events_api_key_generation }
+    "console-session-secret" = { length = 64, generation = var.console_session_secret_generation }
   }
   secrets = merge(
     { for key, t in local.tenant_secrets : key => {
@@ -190,22 +199,27 @@ resource "google_secret_manager_secret_iam_member" "sender" {
   member    = local.function_member[each.value]
 }
 
-# --- Events API key: Terraform writes its first version ----------------------------
-# This key is ours, not a platform's, and the function mounts it as an env var: a
-# function whose secret has no version fails to deploy. So Terraform writes the
-# first version itself, from an ephemeral random value through a write-only
-# argument: it never appears in the state or a plan. Read it with output
-# events_api_key_read_command; rotate by adding a version with gcloud.
+# --- Mounted secrets: Terraform writes their first version ---------------------------
+# These keys are ours, not a platform's, and functions mount them as env vars (the events
+# API key, the console's session key): a function whose secret has no version fails to
+# deploy. So Terraform writes the first version itself, from an ephemeral random value
+# through a write-only argument: it never appears in the state or a plan. Read the events
+# key with output events_api_key_read_command; rotate either by adding a version with
+# gcloud, or by bumping its *_generation variable (a new console key ends every session).
 
-ephemeral "random_password" "events_api_key" {
-  length  = 48
+ephemeral "random_password" "generated" {
+  for_each = local.generated_secrets
+
+  length  = each.value.length
   special = false
 }
 
-resource "google_secret_manager_secret_version" "events_api_key" {
-  secret                 = google_secret_manager_secret.this["events-api-key"].id
-  secret_data_wo         = ephemeral.random_password.events_api_key.result
-  secret_data_wo_version = var.events_api_key_generation
+resource "google_secret_manager_secret_version" "generated" {
+  for_each = local.generated_secrets
+
+  secret                 = google_secret_manager_secret.this[each.key].id
+  secret_data_wo         = ephemeral.random_password.generated[each.key].result
+  secret_data_wo_version = each.value.generation
   # A key rotated by hand must not be destroyed by a later apply.
   deletion_policy = "ABANDON"
 }

@@ -30,12 +30,16 @@ locals {
   # IAM database user of a service account: its email without the domain suffix.
   writer_db_user = trimsuffix(google_service_account.writer.email, ".gserviceaccount.com")
 
-  # DB_USER per subscriber: its own IAM database user when it has its own identity.
-  function_db_user = {
-    for name, fn in local.subscriber_functions : name => (
-      contains(var.isolated_subscribers, name) ? google_sql_user.subscriber[name].name : google_sql_user.writer.name
-    )
-  }
+  # DB_USER per database function: its own IAM database user when it has its own identity
+  # (an isolated subscriber, an HTTP function with a database_role), else the writer's.
+  function_db_user = merge(
+    {
+      for name, fn in local.subscriber_functions : name => (
+        contains(var.isolated_subscribers, name) ? google_sql_user.subscriber[name].name : google_sql_user.writer.name
+      )
+    },
+    { for name, fn in local.edge_db_functions : name => google_sql_user.edge[name].name },
+  )
 }
 
 resource "google_sql_database_instance" "main" {
@@ -228,4 +232,26 @@ locals {
   }
 
   db_bootstrap_command = "gcloud sql users assign-roles ${local.writer_db_user} --instance=${var.db_instance_name} --project=${var.project_id} --type=CLOUD_IAM_SERVICE_ACCOUNT --database-roles=cloudsqlsuperuser"
+}
+
+# HTTP functions that read the database (the console) log in as their own IAM database
+# user, made a member of their topology `database_role` only (created by the migrations:
+# ct_console in sql/021_console_role.sql), never cloudsqlsuperuser.
+resource "google_sql_user" "edge" {
+  for_each = local.edge_db_functions
+
+  project         = var.project_id
+  instance        = google_sql_database_instance.main.name
+  name            = trimsuffix(google_service_account.edge[each.key].email, ".gserviceaccount.com")
+  type            = "CLOUD_IAM_SERVICE_ACCOUNT"
+  deletion_policy = "ABANDON"
+}
+
+# The role is made by the migrations (`ctower db migrate`), which run after the first
+# apply, so Terraform cannot grant it: the operator runs edge_db_role_commands after
+# migrating (docs/deploy.md, step 4). Until then the console answers 503.
+locals {
+  edge_db_role_commands = {
+    for name, fn in local.edge_db_functions : name => "gcloud sql users assign-roles ${trimsuffix(google_service_account.edge[name].email, ".gserviceaccount.com")} --instance=${var.db_instance_name} --project=${var.project_id} --type=CLOUD_IAM_SERVICE_ACCOUNT --database-roles=${fn.database_role}"
+  }
 }

@@ -13,6 +13,7 @@
 #                               one per entry of each event type's "subscriptions" map
 #   http_functions            = functions whose trigger == "http"
 #   subscriber_functions      = functions whose trigger == "pubsub" (all use Cloud SQL)
+#   edge_db_functions         = HTTP functions with a database_role (their own DB user)
 #   public_functions          = functions whose public == true
 #   publish_grants            = { "function/event_type" } for every function's `publishes`
 # -----------------------------------------------------------------------------
@@ -41,8 +42,10 @@ locals {
   subscriber_functions = { for name, fn in local.topology.functions : name => fn if fn.trigger == "pubsub" }
   public_functions     = { for name, fn in local.topology.functions : name => fn if fn.public }
 
-  # Every subscriber function talks to Cloud SQL.
-  db_functions = local.subscriber_functions
+  # Cloud SQL users: every subscriber, and every HTTP function with a `database_role` (the
+  # console), which logs in as its own IAM database user, member of that role only.
+  edge_db_functions = { for name, fn in local.http_functions : name => fn if try(fn.database_role, null) != null }
+  db_functions      = merge(local.subscriber_functions, local.edge_db_functions)
 
   # (function, event type) pairs: topic-level publisher grants for EVERY function
   # whose topology entry `publishes` (HTTP edge and subscribers alike, e.g. the

@@ -520,6 +520,17 @@ variable "secret_replica_locations" {
   default     = []
 }
 
+variable "console_session_secret_generation" {
+  description = "Generation of the console's session key that Terraform writes (write-only, never stored in state). Bump it to write a new random key: every console session ends."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.console_session_secret_generation >= 1 && floor(var.console_session_secret_generation) == var.console_session_secret_generation
+    error_message = "console_session_secret_generation must be a whole number >= 1."
+  }
+}
+
 variable "events_api_key_generation" {
   description = "Generation of the events API key that Terraform creates (write-only, never stored in state). Bump it to have Terraform write a new random key; or add versions yourself with gcloud."
   type        = number

@@ -35,8 +35,13 @@ def sources(cur: Cursor, tenant: str) -> list[dict[str, Any]]:
     return rows
 
 
+# Each webhook function's public base URL, set by Terraform (the console's topology `env`).
+WEBHOOK_BASE_ENV = {"whatsapp": "CONSOLE_WHATSAPP_URL", "leads": "CONSOLE_LEADS_URL"}
+
+
 def webhook_url(channel: str, tenant: str, source: str) -> str | None:
-    base = os.environ.get(f"CONSOLE_{channel.upper()}_URL")
+    name = WEBHOOK_BASE_ENV.get(channel)
+    base = os.environ.get(name) if name else None
     return f"{base.rstrip('/')}/{tenant}/{source}" if base else None
 
 

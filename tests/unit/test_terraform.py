@@ -747,7 +747,7 @@ def test_runtime_environment_contract():
     assert "google_sql_user.writer.name" in flat(db["DB_USER"])
     assert '.gserviceaccount.com"' in flat(local("writer_db_user"))
     env = flat(local("function_env"))
-    assert 'fn.trigger == "pubsub" ? merge(local.common_env, local.db_env, ' in env
+    assert "contains(keys(local.db_functions), name) ? merge(local.common_env, local.db_env, " in env
     assert "local.function_db_user[name]" in env
     assert "local.function_extra_env[name]" in env
     assert "try(fn.mounted_secrets, {})" in flat(local("function_secret_env"))
@@ -857,9 +857,10 @@ def test_writer_max_instances_are_derived_from_the_connection_budget():
     assert "floor(local.db_connection_budget / (length(local.db_functions) * var.db_pool_size))" in source
     budget = flat(local("db_connection_budget"))
     assert budget == "${var.db_max_connections - var.db_reserved_connections}", budget
-    assert flat(local("db_functions")) == "${local.subscriber_functions}"
-    # With the defaults and the current topology the budget leaves room for writers.
-    writers = len(python_view()["pubsub"])
+    assert flat(local("db_functions")) == "${merge(local.subscriber_functions, local.edge_db_functions)}"
+    assert "try(fn.database_role, None) != None" in flat(local("edge_db_functions"))
+    # With the defaults and the current topology the budget leaves room for every database function.
+    writers = sum(1 for fn in topology()["functions"].values() if fn["trigger"] == "pubsub" or fn.get("database_role"))
     derived = math.floor(
         (variable_default("db_max_connections") - variable_default("db_reserved_connections"))
         / (writers * variable_default("db_pool_size"))
@@ -867,7 +868,7 @@ def test_writer_max_instances_are_derived_from_the_connection_budget():
     assert derived >= 1
     # The README states the figure for today's topology; keep it honest.
     readme = re.sub(r"\s+", " ", (TF_DIR / "README.md").read_text(encoding="utf-8"))
-    stated = re.search(r"(\d+) with the defaults and the (\d+) subscribers of today's topology", readme)
+    stated = re.search(r"(\d+) with the defaults and the (\d+) database functions of today's topology", readme)
     assert stated, "README must state writer_max_instances for today's topology"
     assert (int(stated[1]), int(stated[2])) == (derived, writers)
     assert flat(config()["output"]["writer_max_instances"]["value"]) == "${local.writer_max_instances}"
@@ -880,17 +881,22 @@ def test_writer_max_instances_are_derived_from_the_connection_budget():
 
 def test_secrets_are_created_empty_and_read_per_secret():
     versions = resources("google_secret_manager_secret_version")
-    # Only the events API key gets a first version, generated and write-only.
-    assert set(versions) == {"events_api_key"}
-    assert "secret_data" not in versions["events_api_key"]
-    assert "ephemeral.random_password" in flat(versions["events_api_key"]["secret_data_wo"])
+    # Only the mounted secrets (events API key, console session key) get a first version, generated, write-only.
+    assert set(versions) == {"generated"}
+    assert flat(versions["generated"]["for_each"]) == "${local.generated_secrets}"
+    assert set(local("generated_secrets")) == {"events-api-key", "console-session-secret"}
+    mounted = {s for fn in topology()["functions"].values() for s in fn.get("mounted_secrets", {}).values()}
+    assert mounted == set(local("generated_secrets"))
+    assert "secret_data" not in versions["generated"]
+    assert "ephemeral.random_password.generated[each.key]" in flat(versions["generated"]["secret_data_wo"])
     for name, body in resources("google_project_iam_member").items():
         assert "secretmanager" not in flat(body.get("role", "")) + flat(body.get("for_each", "")), name
     # One resource for every secret but the sender credentials: the tenant sources' and the module's own.
     secrets = resource("google_secret_manager_secret", "this")
     assert flat(secrets["for_each"]) == "${local.secrets}"
     assert "local.tenant_secrets" in flat(local("secrets")) and "local.module_secrets" in flat(local("secrets"))
-    assert set(local("module_secrets")) == {"openai-api-key", "events-api-key", "tenants-config"}
+    assert set(local("module_secrets")) == {"openai-api-key", "events-api-key", "tenants-config",
+                                            "console-session-secret"}
     assert flat(local("tenant_secrets")).count("var.tenants") == 1
     assert '"${var.name_prefix}${tenant}-${replace(source, "/", "-")}-${kind}"' in flat(local("tenant_secrets"))
     access = resource("google_secret_manager_secret_iam_member", "this")
@@ -1225,7 +1231,7 @@ def test_first_apply_waits_for_api_iam_and_metric_propagation():
     assert _seconds(iam["create_duration"]) >= 120
     triggers = flat(iam["triggers"])
     assert "google_project_iam_member.build" in triggers
-    assert 'google_secret_manager_secret_iam_member.this : g.id if startswith(key, \\"events-api-key|' in triggers
+    assert "google_secret_manager_secret_iam_member.this : g.id if contains(keys(local.generated_secrets)" in triggers
     fn = resource("google_cloudfunctions2_function", "fn")
     assert "time_sleep.iam_propagation" in flat(fn["depends_on"])
     # Log-based metric: Monitoring can take up to 10 minutes to see a new one.
