@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from typing import Any
 
@@ -75,8 +76,11 @@ class CloudLocal:
         directory = local_dir() / "cloud"
         directory.mkdir(parents=True, exist_ok=True)
         self.cloud = LocalCloud.start(directory, self.stack.project, database_url)
+        functions = self.stack.topology.functions.values()
         values = {"events-api-key": os.environ.get("EVENTS_API_KEY", DEFAULT_EVENTS_API_KEY)}
-        for name in sorted({s for fn in self.stack.topology.functions.values() for s in fn.secrets}):
+        for name in {s for fn in functions for s in fn.mounted_secrets.values()} - set(values):
+            values[name] = secrets.token_urlsafe(48)  # like Terraform: a random first version of a mounted secret
+        for name in sorted({s for fn in functions for s in fn.secrets}):
             self.cloud.google.secret_manager.create(NAME_PREFIX + name, values.get(name))  # others: empty
         for key, value in self.cloud.stand_in_env().items():  # ctower in this process publishes through them
             os.environ[key] = value
@@ -123,6 +127,11 @@ class CloudLocal:
     @property
     def processes(self) -> dict[str, Any]:
         return self.stack.processes
+
+    def supervise(self) -> list[str]:
+        """One round of the stack's supervision (ops.stack.run_forever): dead function servers are
+        restarted with the same cloud environment, stalled deliveries sought."""
+        return self.stack.supervise()
 
     def stop(self) -> None:
         self.stack.stop()

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from ops.deliveries import DeliveryWatch, seek
 from ops.localdb import ensure_database, start_embedded
@@ -374,7 +374,17 @@ def read_description(path: Path | None = None) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def run_forever(stack: Any = None) -> int:
+class Supervised(Protocol):
+    """What `run_forever` runs: the local stack, or another built on it (ops.cloudlocal)."""
+
+    def start(self) -> None: ...
+
+    def supervise(self) -> list[str]: ...
+
+    def stop(self) -> None: ...
+
+
+def run_forever(stack: Supervised | None = None) -> int:
     """`ctower dev`: start, print, wait for Ctrl-C or SIGTERM, stop (`stack`: another one, e.g. cloud mode)."""
     stack = stack or Stack()
     stopping = threading.Event()

@@ -46,7 +46,8 @@ def test_a_webhook_goes_through_to_a_row_on_terraforms_environment(cloud: LocalC
                  ["set-source", "cloudenv", "leads/form", "--secret", "ct-cloudenv-form-token", "--no-publish"],
                  ["publish", "--to", f"secret:{TENANTS_SECRET}"]):
         result = runner.invoke(main, ["tenants", *args, "--database-url", database_url],
-                               env=cloud.stand_in_env(), catch_exceptions=False)
+                               env={**cloud.stand_in_env(), "SECRETS_BACKEND": "secretmanager"},
+                               catch_exceptions=False)
         assert result.exit_code == 0, result.output
 
     emulator = {"PUBSUB_EMULATOR_HOST": stack.description["pubsub_emulator_host"]}

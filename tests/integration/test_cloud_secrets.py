@@ -139,11 +139,17 @@ def cloud_leads(stack: RunningStack, tmp_path: Path, database_url: str) -> Itera
     google = GoogleStandIns(tmp_path, stack.project)
     google.secret_manager.create("ct-tenants-config")
     google.secret_manager.create("ct-cloudco-form-token", "cloudco-token-v1")
+    # set-source refuses a secret with no value: cloudless's exists while it is set, and is deleted after
+    # (an operator's mistake the edge must answer 503 to, naming the secret).
+    google.secret_manager.create("ct-cloudless-form-token", "soon-deleted")
+    in_the_cloud = {**google.env(), "SECRETS_BACKEND": "secretmanager"}
     for tenant in ("cloudco", "cloudless"):
         ctower(database_url, "add", tenant, "--name", tenant.title(), "--no-publish")
-    ctower(database_url, "set-source", "cloudco", "leads/form", "--secret", "ct-cloudco-form-token", "--no-publish")
+    ctower(database_url, "set-source", "cloudco", "leads/form", "--secret", "ct-cloudco-form-token", "--no-publish",
+           env=in_the_cloud)
     ctower(database_url, "set-source", "cloudless", "leads/form", "--secret", "ct-cloudless-form-token",
-           "--no-publish")
+           "--no-publish", env=in_the_cloud)
+    del google.secret_manager.secrets["ct-cloudless-form-token"]
     ctower(database_url, "publish", "--to", "secret:ct-tenants-config", env=google.env())
     env = {**google.env(), "SECRETS_BACKEND": "secretmanager", "TENANTS_SECRET": "ct-tenants-config",
            "TENANTS_TTL_SECONDS": "1", "SECRETS_TTL_SECONDS": "1",
