@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.stats import median
 from ops.stack import ROOT, free_port
 from shared.topology import load_topology
+from tests.traffic.stats import median
 
 FLOOR_SOURCE = Path(__file__).with_name("floor_functions.py")
 

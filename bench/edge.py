@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import load, tenants
 from bench.floor_functions import __file__ as FLOOR_FILE
-from bench.sources import SOURCES, Source, request_for
 from ops.stack import ROOT, Stack, free_port
+from tests.traffic import load, tenants
+from tests.traffic.sources import SOURCES, Source, request_for
 
 THREADS = "8"
 

@@ -12,11 +12,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from bench import load
-from bench.sources import SOURCES, request_for
-from bench.stats import percentile
 from ops.stack import Stack
 from shared.db import Database
+from tests.traffic import load
+from tests.traffic.sources import SOURCES, request_for
+from tests.traffic.stats import percentile
 
 POLL_SECONDS = 0.01
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psutil
 
-from bench import load, sources
 from ops.stack import ROOT, Stack, free_port
 from shared.db import Database
+from tests.traffic import load, sources
 
 FLOOR_FILE = ROOT / "bench" / "floor_functions.py"
 LIMIT_MIB = 256

@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cold_start, edge, end_to_end, machine, memory, redrive, report, stacks, tenants, writers
+from bench import cold_start, edge, end_to_end, machine, memory, redrive, report, stacks, writers
 from bench.report import Row
-from bench.stats import ratio
 from ops.localdb import ensure_database, start_embedded
 from shared.db import Database
 from shared.migrations import migrate
+from tests.traffic import tenants
+from tests.traffic.stats import ratio
 
 
 def _cold(rows: list[Row], runs: int) -> None:

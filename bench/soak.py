@@ -1,6 +1,6 @@
 """`python -m bench.soak` (`make soak`): 10,000 mixed webhooks through a local stack, then the database.
 
-Sources and tenants come from bench/sources.py and bench/tenants.py (~10% of the webhooks
+Sources and tenants come from tests/traffic/sources.py and tests/traffic/tenants.py (~10% of the webhooks
 are exact resends of an earlier one), 32 keep-alive connections, on a stack the harness
 starts with its own Postgres and emulator on free ports. Meta Lead Ads leads are read by
 leadgen_fetcher from a Graph API stand-in the harness starts on loopback (the stack's
@@ -29,11 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import load, soak_doc, stacks, tenants
-from bench.graph_stand_in import GraphStandIn
-from bench.sources import SOURCES, Planned, plan, requests_for
+from bench import soak_doc, stacks
 from ops.stack import Stack
 from shared.db import Database
+from tests.standins import GraphStandIn
+from tests.traffic import load, tenants
+from tests.traffic.sources import SOURCES, Planned, plan, requests_for
 
 SOAK_ENV = {"THREADS": "16", "DB_POOL_SIZE": "16"}
 

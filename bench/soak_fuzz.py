@@ -29,10 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import load, soak_doc, stacks, tenants
-from bench.graph_stand_in import GraphStandIn
-from bench.sources import SOURCES, Source, Webhook
+from bench import soak_doc, stacks
 from shared.db import Database
+from tests.standins import GraphStandIn
+from tests.traffic import load, tenants
+from tests.traffic.sources import SOURCES, Source, Webhook
 
 PLACEHOLDER = "\u2603fuzz\u2603"  # where a literal json.dumps cannot write goes, once serialized
 SOAK_ENV = {"THREADS": "16", "DB_POOL_SIZE": "16"}

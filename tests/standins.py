@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
-from bench.loopback import JsonHandler, serve, stop
+from ops.loopback import JsonHandler, serve, stop
 
 Responder = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
@@ -198,4 +199,36 @@ class ProviderStandIn(_StandIn):
 
     def sent_to(self, number: str) -> list[Sent]:
         return [s for s in self.sent if s.to == number]
+
+
+# --- Meta Graph API (Lead Ads) ---------------------------------------------------------
+class GraphStandIn:
+    """`GET /<version>/<lead id>` answers the lead registered for that id when the bearer token is right."""
+
+    def __init__(self) -> None:
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.tokens: set[str] = set()
+        self.requests: list[tuple[str, str]] = []  # (path, token)
+        stand_in = self
+
+        class Handler(JsonHandler):
+            def do_GET(self) -> None:
+                path = urlparse(self.path).path
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                stand_in.requests.append((self.path, token))
+                lead_id = path.rstrip("/").rsplit("/", 1)[-1]
+                if token not in stand_in.tokens:
+                    self.answer_json(401, {"error": {"message": "Invalid OAuth access token.",
+                                                     "type": "OAuthException", "code": 190}})
+                elif lead_id not in stand_in.leads:
+                    self.answer_json(404, {"error": {"message": "Unsupported get request.",
+                                                     "type": "GraphMethodException", "code": 100}})
+                else:
+                    self.answer_json(200, stand_in.leads[lead_id])
+
+        self.server = serve(Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        stop(self.server)
 

@@ -1,7 +1,7 @@
 """Fault drills: what the pipeline survives, with every count asserted exactly.
 
 Short form in `make test`; full form in `make soak` (CT_DRILL_SCALE=full: a 60 s Postgres
-outage and more messages). Load goes to loopback through bench.load, bounded in count and
+outage and more messages). Load goes to loopback through tests.traffic.load, bounded in count and
 time; every process a drill starts is stopped in a finally. The drills take no step the
 README does not give: the local stack restarts what dies and seeks what the emulator
 stops redelivering by itself.
@@ -22,8 +22,6 @@ import psutil
 import pytest
 from google.cloud import pubsub_v1
 
-from bench import load
-from bench.sources import Webhook, evolution_whatsapp, lead_form
 from ops.localdb import ensure_database, restart_embedded, start_embedded, stop_embedded
 from ops.provision import DeliveryPolicy
 from ops.stack import ROOT, Stack, free_port
@@ -32,6 +30,8 @@ from shared.migrations import migrate
 from shared.topology import load_topology
 from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import send
+from tests.traffic import load
+from tests.traffic.sources import Webhook, evolution_whatsapp, lead_form
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,6 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from bench import tenants as bench_tenants
-from bench.sources import SOURCES, Source, Webhook, plan
-from bench.stats import percentile, ratio
 from ops.stack import DEFAULT_EVENTS_API_KEY
 from shared.edge import Response, handle
 from shared.envelope import Envelope
@@ -24,6 +21,9 @@ from shared.sources.meta_leadgen import lead_from_graph
 from shared.sources.routing import router
 from shared.tenants import CHANNELS, TenantDirectory
 from tests.fakes import RecordingPublisher
+from tests.traffic import tenants as bench_tenants
+from tests.traffic.sources import SOURCES, Source, Webhook, plan
+from tests.traffic.stats import percentile, ratio
 from tests.unit.edge_helpers import request, settings
 
 

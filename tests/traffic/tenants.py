@@ -1,7 +1,7 @@
 """The bench's tenants, configured the way an operator does (`ctower tenants`), with proof of origin.
 
 The edge takes `/<tenant>/<source>` and wants proof of origin. Every bench tenant turns on
-every source the soak sends (bench/sources.py), each with its credentials: a token for
+every source the soak sends (tests/traffic/sources.py), each with its credentials: a token for
 Evolution, Z-API, 360dialog, Gupshup and the site form; the Meta app secret (WhatsApp Cloud API and
 Lead Ads sign with it) and the page token leadgen_fetcher reads leads with; the Typeform
 secret; the Google Ads key; and the platform ids the edge checks (Z-API instance, Meta

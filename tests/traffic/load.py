@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from bench.stats import percentile
+from tests.traffic.stats import percentile
 
 
 @dataclass(frozen=True)

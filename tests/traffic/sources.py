@@ -4,7 +4,7 @@ Each `Source` builds the i-th distinct webhook of its kind for a tenant: the sta
 it goes to, the path, the body and headers (signed over the exact bytes sent, where the
 platform signs), and the event type it must become. Every verified source is in SOURCES:
 Evolution, Z-API, Meta Cloud API, 360dialog and Gupshup (WhatsApp), the site form, Typeform, Google
-Ads and Meta Lead Ads (leads), and the events API; bench/tenants.py configures the tenants
+Ads and Meta Lead Ads (leads), and the events API; tests/traffic/tenants.py configures the tenants
 they are sent for. Each source has its own phone range (`_phone(area, i)`, one area code per
 source) and e-mails, so every distinct webhook is one new lead and no two sources share one.
 
@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench.load import Request
-from bench.tenants import (
+from shared.verification import TOKEN_HEADER
+from tests.traffic.load import Request
+from tests.traffic.tenants import (
     TENANTS,
     google_form,
     gupshup_app,
@@ -34,7 +35,6 @@ from bench.tenants import (
     typeform_signature,
     zapi_instance,
 )
-from shared.verification import TOKEN_HEADER
 
 EPOCH = 1_760_000_000  # the i-th webhook of a source happened EPOCH + i seconds
 
@@ -232,7 +232,7 @@ class Planned:
 def plan(total: int, duplicate_fraction: float, seed: int = 7,
          sources: Sequence[Source] = SOURCES, tenants: Sequence[str] = TENANTS) -> list[Planned]:
     """`total` webhooks: distinct ones by source weight and tenant, plus exact duplicates placed later."""
-    rng = random.Random(seed)  # noqa: S311 - a reproducible test mix, not a secret
+    rng = random.Random(seed)
     duplicates = round(total * duplicate_fraction)
     weights = [s.weight for s in sources]
     serials: dict[str, int] = {}
