@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from shared.config import get_settings
-from shared.edge import Adapter, RawRequest, Response, Router, handle
+from shared.edge import Response, handle
+from shared.inbound import Adapter, RawRequest, Router
 from shared.log import configure_logging
 from shared.publisher import get_publisher
 

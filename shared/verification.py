@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from shared.edge import EdgeError, RawRequest
+from shared.inbound import EdgeError, RawRequest
 from shared.secrets import SecretStore, SecretUnavailable, get_store
 
 TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from shared.edge import RawRequest, Response, handle
+from shared.edge import Response, handle
+from shared.inbound import RawRequest
 from shared.secrets import SecretStore, reset_store
 from shared.sources import generic_event
 from shared.sources.routing import router

@@ -25,8 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.config import Settings, get_settings
-from shared.edge import EdgeError, Inbound, Outcome, RawRequest, Route, Router, validation_fields
 from shared.envelope import CLOCK_SKEW, build_envelope
+from shared.inbound import EdgeError, Inbound, Outcome, RawRequest, Route, Router, validation_fields
 from shared.payloads import PAYLOAD_MODELS, LeadRef, Moment, parse_payload
 from shared.tenants import TENANT_ID, TenantDirectory, TenantsUnavailable, get_directory
 from shared.topology import load_topology

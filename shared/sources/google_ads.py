@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.edge import Inbound, Outcome
 from shared.envelope import build_envelope
+from shared.inbound import Inbound, Outcome
 from shared.payloads import LeadCreated, PlatformId
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id

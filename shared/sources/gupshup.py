@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.edge import Ignored, Inbound, Outcome
+from shared.inbound import Ignored, Inbound, Outcome
 from shared.sources import meta_cloud, statuses
 from shared.sources.messages import (
     Content,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.edge import EdgeError, Inbound, Outcome
 from shared.envelope import build_envelope
+from shared.inbound import EdgeError, Inbound, Outcome
 from shared.payloads import LeadCreated
 from shared.tenants import SourceSettings
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.edge import EdgeError, Inbound, validation_fields
 from shared.envelope import Envelope, build_envelope
+from shared.inbound import EdgeError, Inbound, validation_fields
 from shared.payloads import MessageReceived
 from shared.phones import InvalidPhone, provider_phone
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.edge import Ignored, Inbound, Outcome
 from shared.envelope import Envelope
+from shared.inbound import Ignored, Inbound, Outcome
 from shared.sources.messages import (
     Content,
     envelope_for,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from shared.edge import EdgeError, Inbound, Reply
+from shared.inbound import EdgeError, Inbound, Reply
 from shared.tenants import SourceSettings
 from shared.verification import verify_token_matches
 

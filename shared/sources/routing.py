@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.edge import EdgeError, Inbound, Outcome, RawRequest, Reply, Route, Router
+from shared.inbound import EdgeError, Inbound, Outcome, RawRequest, Reply, Route, Router
 from shared.sources import evolution, google_ads, gupshup, lead_form, meta_cloud, meta_hub, meta_leadgen, typeform, zapi
 from shared.tenants import TENANT_ID, SourceSettings, TenantDirectory, TenantsUnavailable, get_directory
 from shared.verification import (

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from shared.edge import Ignored, Inbound, Outcome
 from shared.envelope import Envelope, build_envelope
+from shared.inbound import Ignored, Inbound, Outcome
 from shared.payloads import MessageStatus
 from shared.sources.messages import epoch, text_or_none
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.edge import Ignored, Inbound, Outcome
 from shared.envelope import build_envelope
+from shared.inbound import Ignored, Inbound, Outcome
 from shared.payloads import LeadCreated
 from shared.sources.messages import validate_part
 from shared.tenants import SourceSettings

@@ -9,14 +9,14 @@ Pub/Sub retries, then dead-letters. A rejected page token is re-read once (rotat
 from __future__ import annotations
 
 from shared.db import Cursor
-from shared.envelope import Envelope, build_envelope
+from shared.envelope import Envelope
 from shared.graph_api import GraphError, fetch_lead
 from shared.log import get_logger
+from shared.meta_leads import lead_from_graph
 from shared.payloads import LeadgenReceived
 from shared.secrets import get_store
-from shared.sources.meta_leadgen import SOURCE, lead_from_graph
 from shared.tenants import get_directory
-from shared.writers.leads import apply_lead_created
+from shared.writers.leads import write_lead
 
 log = get_logger(__name__)
 
@@ -51,6 +51,5 @@ def apply_leadgen_received(cur: Cursor, envelope: Envelope) -> None:
     if lead is None:
         log.info("Meta test lead with dummy contact data; nothing to write", extra={"leadgen_id": ref.leadgen_id})
         return
-    apply_lead_created(cur, build_envelope(
-        event_type="lead_created", payload=lead, tenant=envelope.tenant, source=SOURCE,
-        correlation_id=envelope.correlation_id, source_id=ref.leadgen_id, occurred_at=envelope.occurred_at))
+    # The lead is written from the payload in this event's transaction, traced and timed as this event.
+    write_lead(cur, lead, envelope)

@@ -8,12 +8,32 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from shared.db import Cursor
 from shared.envelope import Envelope
 from shared.payloads import LeadCreated, LeadRef
+
+
+class Origin(Protocol):
+    """Where a write comes from: the tenant, the source, the trace and when it happened.
+
+    An Envelope is one; the Lead Ads writer passes its own `leadgen_received` envelope,
+    so a lead it completes needs no `lead_created` envelope of its own.
+    """
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def correlation_id(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> datetime: ...
 
 
 class LeadNotFound(LookupError):
@@ -22,7 +42,7 @@ class LeadNotFound(LookupError):
 
 def find_or_create_lead(
     cur: Cursor,
-    envelope: Envelope,
+    origin: Origin,
     *,
     phone: str | None,
     email: str | None = None,
@@ -33,21 +53,21 @@ def find_or_create_lead(
 ) -> UUID:
     """The lead's id; fills in blanks on an existing lead and stamps last_correlation_id."""
     fields = {k: v for k, v in (fields or {}).items() if v is not None}
-    lead_id = _find(cur, envelope.tenant, phone, email)
+    lead_id = _find(cur, origin.tenant, phone, email)
     if lead_id is None:
         cur.execute(
             "INSERT INTO leads (tenant_id, phone, email, name, source, funnel, location, project_type, extra, "
             "stage_changed_at, correlation_id, last_correlation_id) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s) "
             "ON CONFLICT (tenant_id, phone) WHERE phone IS NOT NULL DO NOTHING RETURNING id",
-            (envelope.tenant, phone, email, name, source or envelope.source, fields.get("funnel"),
-             fields.get("location"), fields.get("project_type"), json.dumps(extra or {}), envelope.occurred_at,
-             envelope.correlation_id, envelope.correlation_id),
+            (origin.tenant, phone, email, name, source or origin.source, fields.get("funnel"),
+             fields.get("location"), fields.get("project_type"), json.dumps(extra or {}), origin.occurred_at,
+             origin.correlation_id, origin.correlation_id),
         )
         row = cur.fetchone()
         if row is not None:
             return UUID(str(row[0]))
-        lead_id = _find(cur, envelope.tenant, phone, email)  # inserted concurrently
+        lead_id = _find(cur, origin.tenant, phone, email)  # inserted concurrently
         if lead_id is None:
             raise RuntimeError("lead insert conflicted but the lead is not visible; retrying")
     cur.execute(
@@ -56,7 +76,7 @@ def find_or_create_lead(
         "project_type = COALESCE(project_type, %s), extra = %s::jsonb || extra, "
         "last_correlation_id = %s, updated_at = now() WHERE id = %s",
         (phone, email, name, fields.get("funnel"), fields.get("location"), fields.get("project_type"),
-         json.dumps(extra or {}), envelope.correlation_id, str(lead_id)),
+         json.dumps(extra or {}), origin.correlation_id, str(lead_id)),
     )
     return lead_id
 
@@ -92,6 +112,11 @@ def resolve_lead(cur: Cursor, envelope: Envelope, ref: LeadRef) -> tuple[UUID, s
 def apply_lead_created(cur: Cursor, envelope: Envelope) -> None:
     lead = envelope.typed_payload()
     assert isinstance(lead, LeadCreated)
+    write_lead(cur, lead, envelope)
+
+
+def write_lead(cur: Cursor, lead: LeadCreated, origin: Origin) -> None:
+    """Find or create the lead a LeadCreated payload describes; `origin` gives tenant, trace and time."""
     extra = dict(lead.extra)
     if lead.source_lead_id:
         extra["source_lead_id"] = lead.source_lead_id
@@ -101,6 +126,6 @@ def apply_lead_created(cur: Cursor, envelope: Envelope) -> None:
     if lead.is_test:
         extra["is_test"] = True
     find_or_create_lead(
-        cur, envelope, phone=lead.phone, email=lead.email, name=lead.name, source=lead.source,
+        cur, origin, phone=lead.phone, email=lead.email, name=lead.name, source=lead.source,
         fields={"funnel": lead.funnel, "location": lead.location, "project_type": lead.project_type}, extra=extra,
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Settings, load_settings
-from shared.edge import Adapter, RawRequest, Response, handle
+from shared.edge import Response, handle
+from shared.inbound import Adapter, RawRequest
 from shared.sources import generic_event
 from shared.tenants import TenantDirectory
 from tests.fakes import RecordingPublisher

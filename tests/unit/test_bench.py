@@ -14,10 +14,10 @@ import pytest
 from ops.stack import DEFAULT_EVENTS_API_KEY
 from shared.edge import Response, handle
 from shared.envelope import Envelope
+from shared.meta_leads import lead_from_graph
 from shared.payloads import LeadgenReceived
 from shared.secrets import SecretStore, reset_store
 from shared.sources import generic_event
-from shared.sources.meta_leadgen import lead_from_graph
 from shared.sources.routing import router
 from shared.tenants import CHANNELS, TenantDirectory
 from tests.fakes import RecordingPublisher

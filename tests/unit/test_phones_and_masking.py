@@ -110,7 +110,7 @@ def test_helpers_are_total_they_refuse_with_a_reason_and_never_recurse(raw: str)
 
 
 def test_a_bad_sender_is_a_400_naming_the_field() -> None:
-    from shared.edge import EdgeError
+    from shared.inbound import EdgeError
 
     with pytest.raises(EdgeError) as caught:
         sender_phone("12", "entry.0.changes.0.value.messages.0.from")

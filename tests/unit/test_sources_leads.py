@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared import meta_leads
 from shared.edge import Response
 from shared.envelope import Envelope, event_id_for
 from shared.payloads import LeadCreated, LeadgenReceived
@@ -102,7 +103,7 @@ REF = LeadgenReceived(leadgen_id="1234567890123456", page_id="114223651434817", 
 
 
 def test_graph_lead_maps_field_data_to_lead_created() -> None:
-    lead = meta_leadgen.lead_from_graph(load("meta_leadgen", "graph_lead"), REF)
+    lead = meta_leads.lead_from_graph(load("meta_leadgen", "graph_lead"), REF)
     assert lead == LeadCreated(
         name="Beatriz Costa", phone="5511966665555", email="beatriz.costa@example.com", source="meta_leadgen",
         source_lead_id="1234567890123456", form_id="987654321098765", campaign_id="120210000000000003",
@@ -114,14 +115,14 @@ def test_graph_lead_maps_field_data_to_lead_created() -> None:
 
 
 def test_graph_test_lead_with_dummy_data_writes_nothing_and_a_bad_real_lead_raises() -> None:
-    assert meta_leadgen.lead_from_graph(load("meta_leadgen", "graph_test_lead"), REF) is None
+    assert meta_leads.lead_from_graph(load("meta_leadgen", "graph_test_lead"), REF) is None
     broken = load("meta_leadgen", "graph_lead")
     broken["field_data"] = [{"name": "full_name", "values": ["Sem Contato"]}]
     with pytest.raises(ValueError, match="no usable phone or e-mail"):
-        meta_leadgen.lead_from_graph(broken, REF)
+        meta_leads.lead_from_graph(broken, REF)
     half = load("meta_leadgen", "graph_lead")
     half["field_data"][2]["values"] = ["12"]  # a phone Meta let through that is not one: keep the e-mail
-    lead = meta_leadgen.lead_from_graph(half, REF)
+    lead = meta_leads.lead_from_graph(half, REF)
     assert lead is not None and lead.phone is None and lead.email == "beatriz.costa@example.com"
     assert lead.answers is not None and lead.answers["phone_number"] == "12"
 
