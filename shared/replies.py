@@ -60,8 +60,8 @@ def provider_pace(db: Database, tenant: str) -> Callable[[ReplyRequested], None]
     return pace
 
 
-def run(cloud_event: Any) -> ledger.Result:
-    """Entry for the deployed function: the shared subscriber entry, with this module's send in place of a writer."""
+def run(cloud_event: Any) -> str:
+    """Entry for the deployed function: the one subscriber runner, with this module's send in place of a writer."""
     return subscriber.run(cloud_event, function=FUNCTION, processor=_processor)
 
 

@@ -16,7 +16,6 @@ and retry independently. Per inbound message (see `turns` for the idempotency re
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from shared import limits
+from shared import limits, subscriber
 from shared.assistant import budget, catalog, facts, handoff, turns
 from shared.assistant.config import TenantAssistant, get_tenant
 from shared.assistant.context import Context, lead_texts, load
@@ -32,11 +31,9 @@ from shared.assistant.engine import Decision, decide
 from shared.assistant.llm import LanguageModel, ModelUnavailable
 from shared.db import Database
 from shared.envelope import Envelope, build_envelope
-from shared.log import get_logger, log_context
+from shared.log import get_logger
 from shared.payloads import MessageReceived, ReplyRequested, StageChanged
 from shared.publisher import EnvelopePublisher
-from shared.subscriber import PoisonMessage, decode
-from shared.topology import load_topology
 
 log = get_logger(__name__)
 FUNCTION = "assistant"
@@ -59,43 +56,32 @@ def settle_seconds() -> float:
 
 
 def run(cloud_event: Any) -> str:
-    """Entry for the deployed function: the instance's settings, pool, publisher and model."""
+    """Entry for the deployed function: the one subscriber runner, with a turn in place of a writer.
+
+    An undecodable or misrouted message is acknowledged here, not retried: the conversations
+    writer's subscription on the same topic dead-letters it, and one copy there is enough.
+    """
+    return subscriber.run(cloud_event, function=FUNCTION, processor=_processor, report="assistant turn: %s",
+                          acknowledge_poison="the conversations writer's subscription dead-letters it")
+
+
+def _processor(db: Database) -> subscriber.Process:
+    """The instance's publisher and model, and a turn's own bookkeeping (`turns`) instead of the ledger."""
     from shared.assistant.llm import get_model
-    from shared.config import get_settings
-    from shared.db import get_database
-    from shared.log import configure_logging
     from shared.publisher import get_publisher
 
-    configure_logging(get_settings().log_level)
-    with log_context(function=FUNCTION):
-        # An undecodable or misrouted message is acknowledged here, not retried: the conversations
-        # writer's subscription on the same topic dead-letters it, and one copy there is enough.
+    def process(envelope: Envelope, message_id: str | None) -> str:
         try:
-            pushed = decode(cloud_event)
-        except PoisonMessage:
-            log.exception("undecodable message; not answered (the writer's subscription dead-letters it)",
-                          extra={"event_status": "failed"})
-            return "poison: not an envelope"
-        envelope = pushed.envelope
-        with log_context(correlation_id=envelope.correlation_id, event_id=envelope.event_id,
-                         event_type=envelope.event_type, tenant=envelope.tenant, message_id=pushed.message_id):
-            if envelope.event_type not in load_topology().subscribed_event_types(FUNCTION):
-                log.error("event type not handled by the assistant; not answered", extra={"event_status": "failed"})
-                return f"poison: {envelope.event_type} is not handled here"
-            try:
-                outcome = handle(envelope, db=get_database(), publisher=get_publisher(), model=get_model())
-            except Exception as exc:
-                # `failed` once per turn (the failed-events metric), `failed_again` on its retries: an
-                # outage of hours is up to 100 deliveries of the same turn.
-                again = (turns.attempts(get_database(), envelope) or 1) > 1
-                log.error("turn not finished; Pub/Sub will retry: %s", exc,
-                          extra={"event_status": "failed_again" if again else "failed",
-                                 "error_type": type(exc).__name__})
-                raise
-            # event_status "over_limit" on this line is what the tenant-limit alert metric counts.
-            level = logging.WARNING if outcome.startswith("over_") else logging.INFO
-            log.log(level, "assistant turn: %s", outcome, extra={"event_status": outcome.split(":")[0]})
-            return outcome
+            return handle(envelope, db=db, publisher=get_publisher(), model=get_model())
+        except Exception as exc:
+            # `failed` once per turn (the failed-events metric), `failed_again` on its retries: an
+            # outage of hours is up to 100 deliveries of the same turn.
+            again = (turns.attempts(db, envelope) or 1) > 1
+            log.error("turn not finished; Pub/Sub will retry: %s", exc,
+                      extra={"event_status": "failed_again" if again else "failed", "error_type": type(exc).__name__})
+            raise
+
+    return process
 
 
 def handle(envelope: Envelope, *, db: Database, publisher: EnvelopePublisher, model: LanguageModel,
