@@ -20,9 +20,7 @@ RANK = {"pending": 0, "sending": 0, "sent": 1, "delivered": 2, "failed": 3, "rea
 _STAMP = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at", "failed": "failed_at"}
 
 
-def apply_message_status(cur: Cursor, envelope: Envelope) -> None:
-    status = envelope.typed_payload()
-    assert isinstance(status, MessageStatus)
+def apply_message_status(cur: Cursor, envelope: Envelope, status: MessageStatus) -> None:
     at = status.occurred_at or envelope.occurred_at
     cur.execute("INSERT INTO message_statuses (tenant_id, provider, provider_message_id, status, reason, callback_ref, "
                 "recipient, occurred_at, event_id, correlation_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "

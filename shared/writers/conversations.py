@@ -10,9 +10,7 @@ from shared.payloads import MessageReceived
 from shared.writers.leads import find_or_create_lead
 
 
-def apply_message_received(cur: Cursor, envelope: Envelope) -> None:
-    message = envelope.typed_payload()
-    assert isinstance(message, MessageReceived)
+def apply_message_received(cur: Cursor, envelope: Envelope, message: MessageReceived) -> None:
     name = message.display_name if message.direction == "inbound" else None
     # The first ad a lead came from stays on the lead (an existing lead's extra keeps its own).
     extra = {"referral": message.referral} if message.referral else None

@@ -17,9 +17,7 @@ class ConversationNotFound(LookupError):
     """The conversation is not (yet) in the tenant; raised so Pub/Sub retries, then dead-letters."""
 
 
-def apply_handoff_requested(cur: Cursor, envelope: Envelope) -> None:
-    request = envelope.typed_payload()
-    assert isinstance(request, HandoffRequested)
+def apply_handoff_requested(cur: Cursor, envelope: Envelope, request: HandoffRequested) -> None:
     cur.execute("SELECT 1 FROM conversations WHERE id = %s AND tenant_id = %s AND lead_id = %s",
                 (str(request.conversation_id), envelope.tenant, str(request.lead_id)))
     if cur.fetchone() is None:

@@ -43,9 +43,7 @@ def fetch(leadgen_id: str, secret_name: str) -> dict[str, object]:
         return fetch_lead(leadgen_id, store.get(secret_name, refresh=True))
 
 
-def apply_leadgen_received(cur: Cursor, envelope: Envelope) -> None:
-    ref = envelope.typed_payload()
-    assert isinstance(ref, LeadgenReceived)
+def apply_leadgen_received(cur: Cursor, envelope: Envelope, ref: LeadgenReceived) -> None:
     data = fetch(ref.leadgen_id, page_token_secret(envelope.tenant))
     lead = lead_from_graph(data, ref)
     if lead is None:

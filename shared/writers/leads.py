@@ -109,9 +109,7 @@ def resolve_lead(cur: Cursor, envelope: Envelope, ref: LeadRef) -> tuple[UUID, s
     return UUID(str(row[0])), str(row[1]), row[2]
 
 
-def apply_lead_created(cur: Cursor, envelope: Envelope) -> None:
-    lead = envelope.typed_payload()
-    assert isinstance(lead, LeadCreated)
+def apply_lead_created(cur: Cursor, envelope: Envelope, lead: LeadCreated) -> None:
     write_lead(cur, lead, envelope)
 
 

@@ -8,9 +8,7 @@ from shared.payloads import NoteAdded
 from shared.writers.leads import resolve_lead
 
 
-def apply_note_added(cur: Cursor, envelope: Envelope) -> None:
-    note = envelope.typed_payload()
-    assert isinstance(note, NoteAdded)
+def apply_note_added(cur: Cursor, envelope: Envelope, note: NoteAdded) -> None:
     lead_id, _, _ = resolve_lead(cur, envelope, note)
     cur.execute(
         "INSERT INTO lead_notes (tenant_id, lead_id, body, author, author_id, event_id, correlation_id, created_at) "

@@ -8,9 +8,7 @@ from shared.payloads import ObraCreated
 from shared.writers.leads import resolve_lead
 
 
-def apply_obra_created(cur: Cursor, envelope: Envelope) -> None:
-    obra = envelope.typed_payload()
-    assert isinstance(obra, ObraCreated)
+def apply_obra_created(cur: Cursor, envelope: Envelope, obra: ObraCreated) -> None:
     lead_id, _, _ = resolve_lead(cur, envelope, obra)
     proposal_id = None
     if obra.proposal_ref:

@@ -42,23 +42,17 @@ def _is_current(envelope: Envelope, stage_changed_at: datetime) -> bool:
     return envelope.occurred_at >= stage_changed_at or stage_changed_at > datetime.now(UTC) + CLOCK_SKEW
 
 
-def apply_stage_changed(cur: Cursor, envelope: Envelope) -> None:
-    change = envelope.typed_payload()
-    assert isinstance(change, StageChanged)
+def apply_stage_changed(cur: Cursor, envelope: Envelope, change: StageChanged) -> None:
     move_stage(cur, envelope, change, change.to_stage, change.reason, change.from_stage)
 
 
-def apply_proposal_sent(cur: Cursor, envelope: Envelope) -> None:
-    proposal = envelope.typed_payload()
-    assert isinstance(proposal, ProposalSent)
+def apply_proposal_sent(cur: Cursor, envelope: Envelope, proposal: ProposalSent) -> None:
     lead_id, _, _ = resolve_lead(cur, envelope, proposal)
     _upsert_proposal(cur, envelope, lead_id, proposal.proposal_ref, proposal)
     move_stage(cur, envelope, LeadRef(lead_id=lead_id), PROPOSAL_STAGE, f"proposta {proposal.proposal_ref} enviada")
 
 
-def apply_won(cur: Cursor, envelope: Envelope) -> None:
-    won = envelope.typed_payload()
-    assert isinstance(won, Won)
+def apply_won(cur: Cursor, envelope: Envelope, won: Won) -> None:
     lead_id, _, _ = resolve_lead(cur, envelope, won)
     if won.proposal_ref:
         cur.execute(
