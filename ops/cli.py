@@ -1,33 +1,29 @@
 """`ctower`: the operators' and developers' command line.
 
-This module holds the top group, `dev` and `db`; each other group lives in its own
-module and is registered at the bottom with one `main.add_command(...)` line.
+This module is the entry point only: the top group, `dev` and `db`; each other group
+lives in its own `ops/commands_*.py` module and is registered at the bottom with one
+`main.add_command(...)` line. What the commands share is in ops/clikit.py; nothing
+imports this module back.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ops.clikit import EXIT_CODES, EXIT_PROBLEMS, EXIT_REFUSED, emit, json_option, ops_context
-from shared.db import Database
+from ops.commands_assistant import assistant
+from ops.commands_catalog import catalog
+from ops.commands_dlq import dlq
+from ops.commands_events import events
+from ops.commands_inspect import audit_command, status_command, trace_command
+from ops.commands_limits import limits
+from ops.commands_subscriptions import subscriptions
+from ops.commands_tenants import tenants
+from ops.commands_users import users
 from shared.migrations import SQL_DIR
-
-
-def _database(url: str | None) -> Database:
-    """The target's database for command modules that take only --database-url (see ops.context)."""
-    from ops.context import resolve_target
-
-    return Database(resolve_target(None, url, need_pubsub=False).settings, size=1)
-
-
-def _emit(data: Any, as_json: bool, table: list[str] | None = None) -> None:
-    """JSON, or the given lines (nothing when there are none); kept for the command modules that use it."""
-    if as_json or table is not None:
-        emit(data, as_json, table or [])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -101,17 +97,7 @@ def db_status(database_url: str | None, sql_dir: Path, as_json: bool) -> None:
         sys.exit(EXIT_PROBLEMS)
 
 
-# -- command groups from their own modules: one line each ----------------------
-from ops.assistant import assistant  # noqa: E402 - registered after `main` exists
-from ops.commands_catalog import catalog  # noqa: E402
-from ops.commands_dlq import dlq  # noqa: E402
-from ops.commands_events import events  # noqa: E402
-from ops.commands_inspect import audit_command, status_command, trace_command  # noqa: E402
-from ops.commands_limits import limits  # noqa: E402
-from ops.commands_subscriptions import subscriptions  # noqa: E402
-from ops.commands_users import users  # noqa: E402
-from ops.tenants import tenants  # noqa: E402 - the group needs `main` defined first
-
+# -- the groups of the commands_* modules: one line each ----------------------
 main.add_command(dlq)
 main.add_command(events)
 main.add_command(trace_command)

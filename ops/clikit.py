@@ -15,7 +15,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ops.context import ConfigError, OpsContext, build_context
+from ops.context import ConfigError, OpsContext, build_context, resolve_target
+from shared.db import Database
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # found problems, or a run that did only part of its work
@@ -57,6 +58,11 @@ def ops_context(project: str | None, database_url: str | None, *, need_pubsub: b
         yield ctx
     finally:
         ctx.close()
+
+
+def open_database(database_url: str | None) -> Database:
+    """The target's database for commands that take only --database-url (see ops.context); the caller closes it."""
+    return Database(resolve_target(None, database_url, need_pubsub=False).settings, size=1)
 
 
 def emit(data: Any, as_json: bool, text: str | Sequence[str]) -> None:

@@ -17,7 +17,8 @@ import sys
 from typing import Any
 
 from ops.cloudenv import function_env
-from ops.stack import DB_NAME, DEFAULT_EVENTS_API_KEY, ROOT, Stack, StackError, local_dir, port_for, port_open
+from ops.stack import DB_NAME, DEFAULT_EVENTS_API_KEY, Stack, port_open
+from ops.stackinfo import ROOT, StackError, local_dir, port_for
 from shared.db import Database
 from shared.migrations import migrate
 

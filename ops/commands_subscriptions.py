@@ -17,6 +17,7 @@ import click
 
 from ops.clikit import EXIT_CODES, EXIT_OK, EXIT_USAGE, emit, fail, json_option, ops_context, target_options
 from ops.deliveries import seek
+from ops.stackinfo import StackError, read_description
 
 CLOUD_LOOKBACK_SECONDS = 7 * 24 * 3600  # the subscriptions' message retention (terraform default)
 
@@ -57,8 +58,6 @@ def seek_command(names: tuple[str, ...], event_types: tuple[str, ...], every: bo
 
 def _default_since(cloud: bool) -> float:
     if not cloud:
-        from ops.stack import StackError, read_description
-
         try:
             return float(read_description()["started_at"]) - 60
         except (StackError, KeyError, TypeError, ValueError):

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from ops.stackinfo import port_for
 from shared.console.users import UserError, add_user, get_user, reset_password
 from shared.db import Database
 
@@ -46,7 +47,6 @@ def seed_demo(db: Database, directory: Path, say: Callable[[str], None] = print)
 
 def webhook_bases() -> dict[str, str]:
     """The local whatsapp/leads URLs, for the webhook addresses on the console's settings page."""
-    from ops.stack import port_for
     from shared.topology import load_topology
 
     functions = load_topology().functions

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ops.stackinfo import StackError, read_description
 from shared.config import Settings, load_settings
 from shared.db import Database
 from shared.publisher import PubSubPublisher
@@ -69,8 +70,6 @@ def resolve_target(project: str | None = None, database_url: str | None = None, 
         return Target("local", chosen, emulator, replace(settings, project_id=chosen))
     if not need_pubsub and has_db:
         return Target("local", settings.project_id, emulator, settings)
-    from ops.stack import StackError, read_description
-
     try:
         description = read_description()
     except StackError as exc:

@@ -32,29 +32,18 @@ from typing import Any, Protocol, TextIO
 
 from ops.deliveries import DeliveryWatch, seek
 from ops.localdb import ensure_database, start_embedded
+from ops.stackinfo import ROOT as ROOT  # re-exported: tests and benchmarks take the repository's root from here
+from ops.stackinfo import StackError, local_dir, port_for
 from shared.config import DEFAULT_PROJECT
 from shared.db import Database
 from shared.migrations import migrate
 from shared.topology import Topology, load_topology
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMULATOR_PORT = 8085
 DEFAULT_EVENTS_API_KEY = "dev-events-key"  # local only; the cloud reads it from Secret Manager
 DB_NAME = "control_tower"
 RESTART_BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait before restarting a function that died
 STEADY_SECONDS = 60.0  # up this long, a restarted function's backoff starts again from the first wait
-
-
-class StackError(RuntimeError):
-    """The stack cannot start; the message says what to do."""
-
-
-def local_dir() -> Path:
-    return Path(os.environ.get("CT_LOCAL_DIR") or ROOT / ".local")
-
-
-def port_for(name: str, default: int) -> int:
-    return int(os.environ.get(f"CT_PORT_{name.upper()}", default))
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -364,14 +353,6 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def read_description(path: Path | None = None) -> dict[str, Any]:
-    """The running stack's `.local/stack.json` (for tools and tests)."""
-    path = path or local_dir() / "stack.json"
-    if not path.exists():
-        raise StackError(f"no running local stack ({path} is missing): start it with `make dev`")
-    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 class Supervised(Protocol):

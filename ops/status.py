@@ -19,6 +19,7 @@ from typing import Any
 from ops.context import OpsContext
 from ops.deadletters import DEFAULT_MAX_SCAN, Subscription, depth
 from ops.deliveries import read_snapshot
+from ops.stackinfo import local_dir
 from shared.db import Database, rows_as_dicts
 from shared.migrations import status as migration_status
 
@@ -125,8 +126,6 @@ SNAPSHOT_FRESH_SECONDS = 30.0  # the stack rewrites it every round; older means 
 
 def local_deliveries() -> dict[str, Any] | None:
     """The running local stack's view of failed push deliveries (None without a stack watching)."""
-    from ops.stack import local_dir
-
     snapshot = read_snapshot(local_dir() / "deliveries.json")
     if snapshot is None or time.time() - float(snapshot.get("written_at") or 0) > SNAPSHOT_FRESH_SECONDS:
         return None

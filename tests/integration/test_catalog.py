@@ -88,7 +88,7 @@ def test_the_simulator_shows_which_catalog_products_it_used(
         database: Database, database_url: str, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from ops.assistant import assistant
+    from ops.commands_assistant import assistant
     from shared.assistant.config import load_tenant
     from tests.standins import OpenAIStandIn
 

@@ -259,7 +259,7 @@ def test_a_missing_openai_key_is_model_unavailable_so_the_lead_still_gets_the_fa
 
 def test_the_simulator_chats_through_the_same_decision_code(openai_stand_in: OpenAIStandIn,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from ops.assistant import assistant
+    from ops.commands_assistant import assistant
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", f"{openai_stand_in.url}/v1")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ops.clikit import emit, open_database
 from shared.assistant.prompt import Turn
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ def handback(tenant: str, phone: str, database_url: str | None, as_json: bool) -
 
     Recorded in `handoffs` (reason operator, with who ran it and a correlation id).
     """
-    from ops.cli import _database, _emit
     from shared.assistant import handoff
     from shared.phones import InvalidPhone, normalize_phone
 
@@ -41,7 +41,7 @@ def handback(tenant: str, phone: str, database_url: str | None, as_json: bool) -
     except InvalidPhone as exc:
         click.echo(f"error: not a phone: {exc}", err=True)
         sys.exit(2)
-    database = _database(database_url)
+    database = open_database(database_url)
     correlation_id = str(uuid.uuid4())
     try:
         with database.transaction() as cur:
@@ -58,9 +58,9 @@ def handback(tenant: str, phone: str, database_url: str | None, as_json: bool) -
         sys.exit(1)
     result = {"tenant": tenant, "conversations": [str(r[0]) for r in rows], "handed_back": switched,
               "correlation_id": correlation_id}
-    _emit(result, as_json, [f"handed back to the assistant: {len(switched)} conversation(s) "
-                            f"(correlation_id {correlation_id})" if switched
-                            else "already with the assistant; nothing changed"])
+    emit(result, as_json, [f"handed back to the assistant: {len(switched)} conversation(s) "
+                           f"(correlation_id {correlation_id})" if switched
+                           else "already with the assistant; nothing changed"])
 
 
 @assistant.command()

@@ -1,0 +1,54 @@
+"""Dead-letter subscriptions for `ctower dlq` and `ctower status`: what callers use, from one place.
+
+model: the message and the operator's filter (no I/O); pubsub: the port to the
+subscriptions (pull, ack, nack, lease, one pass); service: depth, peek, redrive, purge.
+"""
+
+from ops.deadletters.model import (
+    DEFAULT_MAX_REDRIVES,
+    DEFAULT_MAX_SCAN,
+    DeadLetter,
+    Filter,
+    dead_letter_subscriptions,
+    original_topic,
+    parse_duration,
+    republish_attributes,
+)
+from ops.deadletters.pubsub import MAX_ACK_DEADLINE, Pass, Subscription, from_received
+from ops.deadletters.service import (
+    PUBLISH_BATCH,
+    Depth,
+    RawPublisher,
+    RedriveOptions,
+    depth,
+    lease_seconds,
+    peek,
+    publish_chunk_size,
+    purge,
+    redrive,
+)
+
+__all__ = [
+    "DEFAULT_MAX_REDRIVES",
+    "DEFAULT_MAX_SCAN",
+    "MAX_ACK_DEADLINE",
+    "PUBLISH_BATCH",
+    "DeadLetter",
+    "Depth",
+    "Filter",
+    "Pass",
+    "RawPublisher",
+    "RedriveOptions",
+    "Subscription",
+    "dead_letter_subscriptions",
+    "depth",
+    "from_received",
+    "lease_seconds",
+    "original_topic",
+    "parse_duration",
+    "peek",
+    "publish_chunk_size",
+    "purge",
+    "redrive",
+    "republish_attributes",
+]
