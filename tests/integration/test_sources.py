@@ -129,7 +129,8 @@ def test_a_leadgen_the_graph_api_refuses_is_retried_recorded_failed_and_dead_let
             elif time.monotonic() - progressed > 30:  # the emulator's redelivery stall (tests/emulator.py)
                 seek_to(tenants.project, ["leadgen-received-leadgen-fetcher"], published)
                 progressed = time.monotonic()
-        subscriber.acknowledge(subscription=dlq, ack_ids=[m.ack_id for m in received])
+        if received:
+            subscriber.acknowledge(subscription=dlq, ack_ids=[m.ack_id for m in received])
     finally:
         subscriber.close()
     assert sorted(m.message.attributes["event_type"] for m in received) == ["leadgen_received"] * 2
