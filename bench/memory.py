@@ -79,10 +79,11 @@ def measure(stack: Stack, webhooks: int = 600) -> list[MemoryFigure]:
     assert stack.database_url
     mix = [s for s in sources.SOURCES if s.graph_lead is None]
     planned = sources.plan(webhooks, 0.1, sources=mix)
-    requests = sources.requests_for(planned, stack.function_urls)
-    load.run(requests, concurrency=8, max_seconds=120)
+    built = [(p, p.source.build(p.serial, p.tenant)) for p in planned]
+    load.run([sources.request_for(w, stack.function_urls, p.source.name) for p, w in built],
+             concurrency=8, max_seconds=120)
     _settle(stack.database_url)
-    by_function = Counter(p.source.build(p.serial, p.tenant).function for p in planned)  # the edge
+    by_function = Counter(w.function for _, w in built)  # the edge
     for p in planned:  # and every subscriber its event type is pushed to
         by_function.update(stack.topology.event_type(p.source.event_type).subscriptions.values())
     busiest = max(by_function.values())

@@ -21,8 +21,8 @@ from tools.tfplan import values
 
 HERE = Path(__file__).resolve().parent
 NESTING = {"single": 1, "list": 2, "set": 3, "map": 4, "group": 5}
-PROTO_SUFFIX_RPCS = {
-    # RPC name -> message holding its Request/Response
+RPC_MESSAGES = {
+    # RPC name -> the plugin.proto message holding its Request/Response
     "GetProviderSchema": "GetProviderSchema",
     "GetFunctions": "GetFunctions",
     "ValidateProviderConfig": "ValidateProviderConfig",
@@ -168,7 +168,7 @@ def serve(schema_path: Path, socket_path: str, pb: Any) -> grpc.Server:
             request_deserializer=getattr(pb, message).Request.FromString,
             response_serializer=getattr(pb, message).Response.SerializeToString,
         )
-        for rpc, message in PROTO_SUFFIX_RPCS.items()
+        for rpc, message in RPC_MESSAGES.items()
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                          options=[("grpc.max_receive_message_length", 256 << 20),

@@ -107,7 +107,6 @@ class OfflineTerraform:
         else:
             shutil.copytree(root, self.root, ignore=COPY_IGNORE, symlinks=True)
         self.source = root
-        self.terraform_subdir = terraform_subdir
         self.dir = self.root / terraform_subdir
         self._servers: list[grpc.Server] = []
         self._env: dict[str, str] = {}
