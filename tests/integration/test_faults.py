@@ -216,10 +216,20 @@ def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack
             redeliveries=redelivered)
 
 
-def test_a_function_server_killed_under_load_is_restarted_and_loses_nothing(stack: RunningStack,
+@pytest.fixture(scope="module")
+def supervised_stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[RunningStack]:
+    """A stack with its own recovery on, as `make dev` runs it: a restarted server's subscriptions are sought
+    again. (The session stack leaves seeking to the tests, so that one test's messages never reach another's.)"""
+    running = start_stack(tmp_path_factory.mktemp("supervised-stack"), database_url, {"ASSISTANT_ENABLED": "false"})
+    yield running
+    stop_stack(running)
+
+
+def test_a_function_server_killed_under_load_is_restarted_and_loses_nothing(supervised_stack: RunningStack,
                                                                             clean_db) -> None:
     """The whole server (master and workers) of a writer dies mid-load: the stack restarts it, Pub/Sub
     held its messages, and every webhook answered 202 is written once."""
+    stack = supervised_stack
     total = 5 * PER_PHASE
     port = int(stack.url("leads_writer").rsplit(":", 1)[1])
     server = _function_server(port)
