@@ -15,7 +15,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -182,34 +182,54 @@ def _function_server(port: int) -> psutil.Process:
     raise AssertionError(f"no function server on port {port}")
 
 
-def _gunicorn_worker(port: int) -> psutil.Process:
-    """The gunicorn worker serving `port` (child of the functions-framework master)."""
-    children = _function_server(port).children()
-    if not children:
-        raise AssertionError(f"no gunicorn worker on port {port}")
-    return children[0]
+def _gunicorn_worker(port: int, other_than: int | None = None) -> psutil.Process:
+    """The gunicorn worker serving `port` (a child of the functions-framework master), once there is one.
+
+    Polled, not looked up once: a master just (re)started boots its worker a moment later, and a
+    killed worker is replaced after gunicorn notices. `other_than`: a worker that is not this pid.
+    """
+    def worker() -> psutil.Process | None:
+        try:
+            children = _function_server(port).children()
+        except (AssertionError, psutil.Error):
+            return None
+        return next((c for c in children if c.pid != other_than and c.is_running()), None)
+
+    found: psutil.Process = wait_for(worker, timeout=60, interval=0.2)
+    return found
+
+
+def _kill_mid_stream(stack: RunningStack, db: Database, first_lead: int, kill: Callable[[], None]) -> tuple[int, int]:
+    """Send 5 phases of lead forms, `kill` once a tenth is written; (sent, processed when killed)."""
+    total = 5 * PER_PHASE
+    result = _send_all(stack, [lead_form(first_lead + i, "default") for i in range(total)])
+    assert result.statuses() == {202: total}
+    wait_for(lambda: _counts(db)["processed"] >= total // 10, timeout=60, interval=0.05)
+    kill()
+    at_kill = _counts(db)["processed"]
+    assert at_kill < total, "the kill must land while envelopes are still flowing"
+    return total, at_kill
+
+
+def _written_once(db: Database, total: int, counts: dict[str, int]) -> int:
+    """Assert every lead is written once; a delivery cut after its commit comes back as the same Pub/Sub
+    message, so at most a `duplicate` row for that very message id, never a second lead. The redeliveries."""
+    redelivered = _redelivered(db)
+    assert counts == {"events": total + redelivered, "processed": total, "duplicates": redelivered,
+                      "leads": total, "conversations": 0, "messages": 0}
+    return redelivered
 
 
 def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack: RunningStack, clean_db) -> None:
-    total = 5 * PER_PHASE
     port = int(stack.url("leads_writer").rsplit(":", 1)[1])
     worker = _gunicorn_worker(port)
-    result = _send_all(stack, [lead_form(10_000 + i, "default") for i in range(total)])
-    assert result.statuses() == {202: total}
-    wait_for(lambda: _counts(clean_db)["processed"] >= total // 10, timeout=60, interval=0.05)
-    os.kill(worker.pid, signal.SIGKILL)
-    at_kill = _counts(clean_db)["processed"]
-    assert at_kill < total, "the kill must land while envelopes are still flowing"
+    total, at_kill = _kill_mid_stream(stack, clean_db, 10_000, lambda: os.kill(worker.pid, signal.SIGKILL))
     worker.wait(timeout=10)
     counts = _settle(clean_db, total, timeout=120)
-    assert _gunicorn_worker(port).pid != worker.pid  # gunicorn replaced the worker
+    _gunicorn_worker(port, other_than=worker.pid)  # gunicorn replaced the worker
     time.sleep(3)
     assert _counts(clean_db) == counts
-    # A delivery cut after its commit comes back as the same Pub/Sub message: at most a `duplicate` row
-    # for that very message id, never a second lead.
-    redelivered = _redelivered(clean_db)
-    assert counts == {"events": total + redelivered, "processed": total, "duplicates": redelivered,
-                      "leads": total, "conversations": 0, "messages": 0}
+    redelivered = _written_once(clean_db, total, counts)
     assert query(clean_db, "SELECT count(*) AS n FROM events WHERE status NOT IN ('processed', 'duplicate')"
                  ) == [{"n": 0}]
     _report("writer killed mid-stream", sent=total, processed_when_killed=at_kill, counts=counts,
@@ -230,15 +250,11 @@ def test_a_function_server_killed_under_load_is_restarted_and_loses_nothing(supe
     """The whole server (master and workers) of a writer dies mid-load: the stack restarts it, Pub/Sub
     held its messages, and every webhook answered 202 is written once."""
     stack = supervised_stack
-    total = 5 * PER_PHASE
     port = int(stack.url("leads_writer").rsplit(":", 1)[1])
     server = _function_server(port)
-    result = _send_all(stack, [lead_form(30_000 + i, "default") for i in range(total)])
-    assert result.statuses() == {202: total}
-    wait_for(lambda: _counts(clean_db)["processed"] >= total // 10, timeout=60, interval=0.05)
-    os.killpg(server.pid, signal.SIGKILL)  # the server and its workers, as an OOM kill would
-    at_kill = _counts(clean_db)["processed"]
-    assert at_kill < total, "the kill must land while envelopes are still flowing"
+    # the server and its workers, as an OOM kill would
+    total, at_kill = _kill_mid_stream(stack, clean_db, 30_000, lambda: os.killpg(server.pid, signal.SIGKILL))
+
     def replaced() -> psutil.Process | None:
         try:
             found = _function_server(port)
@@ -250,9 +266,7 @@ def test_a_function_server_killed_under_load_is_restarted_and_loses_nothing(supe
     counts = _settle(clean_db, total, timeout=180)
     time.sleep(3)
     assert _counts(clean_db) == counts
-    redelivered = _redelivered(clean_db)
-    assert counts == {"events": total + redelivered, "processed": total, "duplicates": redelivered,
-                      "leads": total, "conversations": 0, "messages": 0}
+    redelivered = _written_once(clean_db, total, counts)
     assert "leads_writer exited" in stack.log()
     _report("function server killed under load", sent=total, processed_when_killed=at_kill, counts=counts,
             redeliveries=redelivered, restarted_pid_changed=restarted.pid != server.pid)
