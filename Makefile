@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser dev cloud-local test test-unit test-integration plan-offline lint fmt clean bench soak
+.PHONY: help venv browser dev cloud-local test test-unit test-integration screenshots plan-offline lint fmt clean bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test-unit: $(STAMP) ## Only the fast unit tests
 
 test-integration: $(STAMP) browser ## Integration and end-to-end tests (emulator + real Postgres)
 	$(PY) -m pytest -q tests/integration tests/e2e
+
+screenshots: $(STAMP) browser ## Refresh the console screenshots in docs/ (the browser tests, writing there)
+	CT_SCREENSHOTS_DIR=$(CURDIR)/docs $(PY) -m pytest -q tests/e2e/test_console_browser.py
 
 plan-offline: $(STAMP) ## terraform init/validate/plan offline (real provider schema) on the three var sets, then apply + second plan
 	$(PY) -m tools.tfplan --second-plan tools/tfplan/cases/minimal.tfvars terraform/terraform.tfvars.example tools/tfplan/cases/large.tfvars

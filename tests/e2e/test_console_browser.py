@@ -4,23 +4,28 @@ against a local stack whose WhatsApp provider is a local stand-in.
 A lead writes through the whatsapp webhook; a seller signs in, takes the conversation over,
 answers (the stand-in receives it, the timeline shows it sent by her), moves the stage and
 signs out. Then the refusals: another tenant's lead (404), a viewer replying (403), a form
-without its CSRF token (403), ten wrong passwords (locked). Screenshots go to docs/.
+without its CSRF token (403), ten wrong passwords (locked). Screenshots go to a temporary folder,
+or to CT_SCREENSHOTS_DIR (`make screenshots` refreshes the ones in docs/), so a test run leaves
+the tree as it was.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.console.users import add_user
 from shared.db import Database
-from tests.conftest import ROOT, RunningStack, query, start_stack, stop_stack, wait_for
+from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import post
 from tests.standins import OpenAIStandIn, ProviderStandIn
 
@@ -30,7 +35,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 EVOLUTION_KEY = "evo-" + uuid.uuid4().hex
 PASSWORD = "senha-do-console-1"
-DOCS = ROOT / "docs"
+SCREENSHOTS = Path(os.environ.get("CT_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "ct-console-screenshots")
 
 if CHROMIUM is None or CHROMEDRIVER is None:  # `make browser` installs them; `make test` runs it first
     pytest.fail("chromium and chromedriver are needed: run `make browser`", pytrace=False)
@@ -147,13 +152,13 @@ def csrf(browser: WebDriver) -> str:
 
 def screenshot(browser: WebDriver, name: str, width: int = 1280) -> None:
     """The whole page at `width` (the window grows to the page's height for the shot)."""
-    DOCS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = browser.get_window_size()
     browser.set_window_size(width, 900)
     height = int(browser.execute_script("return document.documentElement.scrollHeight"))
     browser.set_window_size(width, max(600, min(height + 140, 3000)))
     try:
-        assert browser.save_screenshot(str(DOCS / name))
+        assert browser.save_screenshot(str(SCREENSHOTS / name))
     finally:
         browser.set_window_size(size["width"], size["height"])
 
