@@ -6,14 +6,13 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from shared.assistant.catalog import search_db
 from shared.db import Database
-from tests.conftest import ROOT, query
+from tests.conftest import ROOT, new_tenant, query
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +38,7 @@ def ctower(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def tenant(database: Database) -> str:
-    name = f"cat-{uuid.uuid4().hex[:8]}"
-    with database.transaction() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Catálogo')", (name,))
-    return name
+    return new_tenant(database, "Catálogo", "cat")
 
 
 def test_a_thousand_row_catalog_imports_and_the_vinyl_floors_match_the_leads_words(

@@ -19,24 +19,16 @@ from werkzeug.wrappers import Request
 from shared.console.users import add_user
 from shared.console.web import Console
 from shared.db import Database
-from tests.conftest import query
+from tests.conftest import new_tenant, query
 from tests.fakes import RecordingPublisher
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("console_session_secret")]
 PASSWORD = "senha-do-console-1"
-
-
-@pytest.fixture(autouse=True)
-def session_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONSOLE_SESSION_SECRET", "s" * 40)
 
 
 @pytest.fixture
 def tenant(database: Database) -> str:
-    tenant_id = f"tw-{uuid.uuid4().hex[:8]}"
-    with database.transaction() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Web')", (tenant_id,))
-    return tenant_id
+    return new_tenant(database, "Web", "tw")
 
 
 @pytest.fixture
@@ -210,9 +202,7 @@ def test_an_admin_invites_by_one_time_link_changes_roles_and_disables(database: 
 
 
 def test_an_admin_cannot_touch_another_tenants_users(database: Database, tenant: str) -> None:
-    with database.transaction() as cur:
-        other = f"tx-{uuid.uuid4().hex[:8]}"
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Outro')", (other,))
+    other = new_tenant(database, "Outro", "tx")
     stranger_email, stranger_id = _user(database, other, "seller")
     admin_email, _ = _user(database, tenant, "admin")
     admin = Browserish(Console(database, RecordingPublisher()))
