@@ -165,25 +165,25 @@ def test_imports_flow_one_way() -> None:
 
 
 # -- the checker itself can see what it must --------------------------------
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+def _graph_of(tmp_path: Path, files: dict[str, str]) -> dict[str, set[str]]:
+    """The import graph of a tree of these files; every folder is a package (an empty `__init__.py` unless given)."""
     for name, text in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return tmp_path
+        for folder in path.relative_to(tmp_path).parents[:-1]:
+            (tmp_path / folder / "__init__.py").touch()
+    return build_graph(tmp_path)
 
 
 def test_a_cycle_through_a_function_level_and_a_relative_import_is_found(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "ops/__init__.py": "",
+    graph = _graph_of(tmp_path, {
         "ops/a.py": "from ops.b import thing\n",
         "ops/b.py": "def thing():\n    from .c import other\n    return other\n",
         "ops/c.py": "from ops import a\n",
         "ops/d.py": "import ops.a\n",
-        "shared/__init__.py": "",
         "shared/x.py": "from ops.d import y\n",
     })
-    graph = build_graph(root)
     assert graph["ops.b"] == {"ops.c"}
     assert graph["ops.c"] == {"ops.a"}  # `from ops import a`: the module ops.a
     assert cycles(graph) == [["ops.a", "ops.b", "ops.c"]]
@@ -192,14 +192,12 @@ def test_a_cycle_through_a_function_level_and_a_relative_import_is_found(tmp_pat
 
 
 def test_no_cycle_in_a_package_whose_init_re_exports_its_modules(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "ops/__init__.py": "",
+    graph = _graph_of(tmp_path, {
         "ops/pkg/__init__.py": "from .model import M\nfrom ops.pkg.service import run\n",
         "ops/pkg/model.py": "class M: ...\n",
         "ops/pkg/service.py": "from ops.pkg.model import M\n",
         "ops/user.py": "from ops.pkg import M, run\n",
     })
-    graph = build_graph(root)
     assert graph["ops.pkg"] == {"ops.pkg.model", "ops.pkg.service"}
     assert graph["ops.user"] == {"ops.pkg"}
     assert cycles(graph) == []
