@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from shared.assistant.catalog import search_db
+from shared.assistant.llm import OpenAIModel
 from shared.db import Database
+from shared.instance import PerInstance
 from tests.conftest import ROOT, new_tenant, query
 
 pytestmark = pytest.mark.integration
@@ -96,7 +98,7 @@ def test_the_simulator_shows_which_catalog_products_it_used(
                                             "handoff": False})
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", f"{model.url}/v1")
-    monkeypatch.setattr("shared.assistant.llm._model", None)
+    monkeypatch.setattr("shared.assistant.llm._model", PerInstance(OpenAIModel))  # made with the stand-in's URL
     try:
         result = CliRunner().invoke(assistant, ["simulate", "--tenant", tenant, "--database-url", database_url],
                                     input="tem porcelanato para a cozinha?\n")
