@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import soak_doc
+from bench import cli, soak_doc
 from ops.stack import ROOT
 
 DRILLS = "tests/integration/test_faults.py"
@@ -46,9 +46,7 @@ def run(write: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = cli.parser(__doc__)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/soak.md alone")
     return run(write=not parser.parse_args(argv).no_write)
 

@@ -67,18 +67,15 @@ def _ops_replay(stack: Stack, publisher: PubSubPublisher, workdir: Path, count: 
                 max_seconds: float) -> RedriveFigure:
     """`ctower events replay`: failed events republished from the ledger (a real Postgres of its own)."""
     from bench.stacks import create_topics
-    from ops.localdb import ensure_database, start_embedded
+    from ops.localdb import migrated_embedded
     from ops.replay import replay
     from shared.db import Database
     from shared.envelope import build_envelope
-    from shared.migrations import migrate
     from shared.payloads import PAYLOAD_MODELS
 
-    server = start_embedded(workdir / "pg-replay")
-    try:
-        db = Database.for_url(ensure_database(server.get_uri(), "bench_replay"), size=1)
+    with migrated_embedded(workdir / "pg-replay", "bench_replay") as (_, url):
+        db = Database.for_url(url, size=1)
         try:
-            migrate(db)
             create_topics(stack.project, [stack.topology.event_type("lead_created").topic])
             model = PAYLOAD_MODELS["lead_created"]
             envelopes = [build_envelope(event_type="lead_created", tenant="default", source="bench",
@@ -98,8 +95,6 @@ def _ops_replay(stack: Stack, publisher: PubSubPublisher, workdir: Path, count: 
             elapsed = time.monotonic() - start
         finally:
             db.close()
-    finally:
-        server.cleanup()
     if elapsed > max_seconds or report.failed or report.moved != count:
         raise RuntimeError(f"ops replay: {report.counts()} in {elapsed:.0f} s")
     return RedriveFigure("ops.replay.replay (ctower events replay)", report.moved / elapsed, report.moved)

@@ -7,19 +7,15 @@ writes docs/benchmarks.md. Bounded: every load has a request count and a time li
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cold_start, edge, end_to_end, machine, memory, redrive, report, stacks, writers
+from bench import cli, cold_start, edge, end_to_end, machine, memory, redrive, report, stacks, writers
 from bench.report import Row
-from ops.localdb import ensure_database, start_embedded
-from shared.db import Database
-from shared.migrations import migrate
+from ops.localdb import migrated_embedded
 from tests.traffic import tenants
 from tests.traffic.stats import ratio
 
@@ -32,17 +28,8 @@ def _cold(rows: list[Row], runs: int) -> None:
 
 
 def _writers(rows: list[Row], workdir: Path, count: int) -> None:
-    server = start_embedded(workdir / "pg-writers")
-    try:
-        url = ensure_database(server.get_uri(), "bench_writers")
-        db = Database.for_url(url, size=1)
-        try:
-            migrate(db)
-        finally:
-            db.close()
+    with migrated_embedded(workdir / "pg-writers", "bench_writers") as (_, url):
         figures = writers.measure(url, count=count)
-    finally:
-        server.cleanup()
     floor = figures[0]
     for figure in figures:
         rows.append(Row("writers", figure.name, f"{figure.per_second:.0f} env/s, {figure.statements:.1f} stmts, "
@@ -84,12 +71,8 @@ def _end_to_end(rows: list[Row], workdir: Path, log: object, count: int) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so everything started is stopped
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cold-runs", type=int, default=5)
-    parser.add_argument("--edge-requests", type=int, default=1500)
-    parser.add_argument("--writer-envelopes", type=int, default=300)
-    parser.add_argument("--e2e-requests", type=int, default=200)
+    cli.stop_cleanly_on_sigterm()
+    parser = cli.parser(__doc__, cold_runs=5, edge_requests=1500, writer_envelopes=300, e2e_requests=200)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--only", action="append", choices=["cold", "writers", "edge", "e2e"],
                         help="run only this step (repeatable; edge includes redrive); implies --no-write")

@@ -18,8 +18,6 @@ for its own pool (4 writers x 16 + the harness stay well under Postgres' 100 con
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import soak_doc, stacks
+from bench import cli, soak_doc, stacks
 from ops.stack import Stack
 from shared.db import Database
 from tests.standins import GraphStandIn
@@ -201,13 +199,9 @@ def _check(db: Database, stack: Stack, planned: list[Planned], result: load.Load
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the stack is stopped
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--webhooks", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--duplicates", type=float, default=0.10)
-    parser.add_argument("--max-seconds", type=float, default=600)
-    parser.add_argument("--drain-seconds", type=float, default=600)
+    cli.stop_cleanly_on_sigterm()
+    parser = cli.parser(__doc__, webhooks=10_000, concurrency=32, duplicates=0.10, max_seconds=600.0,
+                        drain_seconds=600.0)
     parser.add_argument("--write", action="store_true", help="also write docs/soak.md (what `make soak` does)")
     args = parser.parse_args(argv)
     return run(args.webhooks, args.concurrency, args.duplicates, args.max_seconds, args.drain_seconds, args.write)

@@ -16,11 +16,9 @@ count is not 0.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import soak_doc, stacks
+from bench import cli, soak_doc, stacks
 from shared.db import Database
 from tests.standins import GraphStandIn
 from tests.traffic import load, tenants
@@ -250,12 +248,8 @@ def _endpoint(source: Source) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the stack is stopped
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-endpoint", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--drain-seconds", type=float, default=600)
+    cli.stop_cleanly_on_sigterm()
+    parser = cli.parser(__doc__, per_endpoint=2000, seed=12, concurrency=16, drain_seconds=600.0)
     parser.add_argument("--write", action="store_true", help="also put the table into docs/soak.md")
     args = parser.parse_args(argv)
     return run(args.per_endpoint, args.seed, args.concurrency, args.drain_seconds, args.write)

@@ -99,11 +99,11 @@ def simulate(tenant: str, database_url: str | None) -> None:
 
 
 def _chat(config: TenantAssistant, tenant: str, database: Database | None) -> None:
-    """The simulator's loop: read the lead's line, decide, print (and the catalog products used)."""
+    """The simulator's loop: read the lead's line, run one simulated turn, print it (and the catalog products used)."""
     from shared.assistant.catalog import search_db
     from shared.assistant.context import lead_texts
-    from shared.assistant.engine import decide
-    from shared.assistant.llm import ModelUnavailable, get_model
+    from shared.assistant.llm import get_model
+    from shared.assistant.simulator import simulate
 
     history: list[Turn] = []
     known: dict[str, Any] = {}
@@ -116,25 +116,19 @@ def _chat(config: TenantAssistant, tenant: str, database: Database | None) -> No
             break
         if not text.strip():
             continue
-        history.append(Turn("lead", text))
-        products = (search_db(database, tenant, lead_texts(history), config.settings.catalog_products)
+        asked = [*history, Turn("lead", text)]
+        products = (search_db(database, tenant, lead_texts(asked), config.settings.catalog_products)
                     if database else [])
-        try:
-            decision = decide(config, history, known, get_model(), reserve_call=lambda: True, products=products)
-        except ModelUnavailable as exc:
-            click.echo(f"assistente (fallback)> {config.fallback}\n[modelo indisponível: {exc}]")
-            continue
-        assert decision.reply is not None
-        history.append(Turn("business", decision.reply))
-        click.echo(f"assistente> {decision.reply}")
-        if decision.products:
-            click.echo("[produtos do catálogo usados:\n" + "\n".join(p.line() for p in decision.products) + "]")
-        if decision.answer:
-            for name, value in decision.answer.facts.items():
-                known.setdefault(name, value)
-            click.echo(f"[intenção: {decision.answer.intent}; fatos: {json.dumps(known, ensure_ascii=False)}]")
-        if decision.guard_note:
-            click.echo(f"[guardrail: {decision.guard_note}]")
-        if decision.hands_off:
-            click.echo("[handoff: a conversa passaria para um atendente; o assistente ficaria em silêncio]")
+        turn = simulate(config, history, known, text, get_model(), products)
+        history, known = turn.turns, turn.known
+        click.echo(f"assistente> {history[-1].text}")
+        if turn.unavailable:
+            click.echo(f"[{turn.unavailable}]")
+        if turn.products:
+            click.echo("[produtos do catálogo usados:\n" + "\n".join(p.line() for p in turn.products) + "]")
+        for note in turn.notes:
+            click.echo(f"[{note}]")
+        if known:
+            click.echo(f"[fatos: {json.dumps(known, ensure_ascii=False)}]")
+        if turn.hands_off:
             break

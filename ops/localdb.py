@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from shared.db import Database
+from shared.migrations import migrate
 
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -37,6 +40,22 @@ def ensure_database(server_url: str, name: str) -> str:
     finally:
         admin.close()
     return with_database(server_url, name)
+
+
+@contextmanager
+def migrated_embedded(data_dir: Path, name: str) -> Iterator[tuple[Any, str]]:
+    """A server of its own with database `name` migrated: (server, its URL); stopped and removed after."""
+    server = start_embedded(data_dir)
+    try:
+        url = ensure_database(server.get_uri(), name)
+        db = Database.for_url(url, size=1)
+        try:
+            migrate(db)
+        finally:
+            db.close()
+        yield server, url
+    finally:
+        server.cleanup()
 
 
 def with_database(url: str, name: str) -> str:

@@ -85,17 +85,24 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def needs_one_of(*fields: str, message: str) -> Any:
+    """A model validator refusing a payload in which every one of `fields` is missing."""
+    def check(payload: Payload) -> Payload:
+        if all(getattr(payload, name) is None for name in fields):
+            raise ValueError(message)
+        return payload
+
+    return model_validator(mode="after")(check)
+
+
 class LeadRef(Payload):
     """A lead named by id or by phone (back-office events may know either)."""
 
     lead_id: UUID | None = None
     phone: Phone | None = None
 
-    @model_validator(mode="after")
-    def _needs_a_reference(self) -> LeadRef:
-        if self.lead_id is None and self.phone is None:
-            raise ValueError("give lead_id or phone to say which lead this is about")
-        return self
+    _needs_a_reference = needs_one_of("lead_id", "phone",
+                                      message="give lead_id or phone to say which lead this is about")
 
 
 class LeadCreated(Payload):
@@ -115,11 +122,7 @@ class LeadCreated(Payload):
     answers: FreeForm | None = None  # every answer, under the form's stable key
     extra: FreeForm = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _reachable(self) -> LeadCreated:
-        if self.phone is None and self.email is None:
-            raise ValueError("a lead needs a phone or an email")
-        return self
+    _reachable = needs_one_of("phone", "email", message="a lead needs a phone or an email")
 
 
 class MessageReceived(Payload):

@@ -6,7 +6,6 @@ it) and honours PUBSUB_EMULATOR_HOST, so the same code runs against the emulator
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,26 +34,23 @@ class EnvelopePublisher(Protocol):
     def check_topics(self, event_types: Iterable[str]) -> dict[str, str]: ...
 
 
+def _pubsub_client() -> PublisherClient:
+    from google.cloud import pubsub_v1
+
+    # The edge waits for each confirmation, so a long batch window only adds latency.
+    return pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005, max_messages=100))
+
+
 class PubSubPublisher:
     def __init__(self, project_id: str, timeout_seconds: float, topology: Topology | None = None) -> None:
         self.project_id = project_id
         self.timeout_seconds = timeout_seconds
         self.topology = topology or load_topology()
-        self._client: PublisherClient | None = None
-        self._lock = threading.Lock()
+        self._client = PerInstance(_pubsub_client)
 
     @property
     def client(self) -> PublisherClient:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from google.cloud import pubsub_v1
-
-                    # The edge waits for each confirmation, so a long batch window only adds latency.
-                    self._client = pubsub_v1.PublisherClient(
-                        batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005, max_messages=100)
-                    )
-        return self._client
+        return self._client.get()
 
     def topic_path(self, event_type: str) -> str:
         return f"projects/{self.project_id}/topics/{self.topology.event_type(event_type).topic}"

@@ -70,6 +70,20 @@ def query(database: Database, sql: str, *args: Any) -> list[dict[str, Any]]:
         return rows_as_dicts(cur)
 
 
+def new_tenant(database: Database, name: str, prefix: str) -> str:
+    """A tenant with a fresh id (`prefix-…`), so a test on the shared database sees only its own rows."""
+    tenant_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    with database.transaction() as cur:
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant_id, name))
+    return tenant_id
+
+
+@pytest.fixture
+def console_session_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key the console signs its session cookies with, as a deployment sets it."""
+    monkeypatch.setenv("CONSOLE_SESSION_SECRET", "s" * 40)
+
+
 class RunningStack:
     """A `ctower dev` subprocess and what its `.local/stack.json` says."""
 

@@ -219,3 +219,10 @@ def send(directory: TenantDirectory, channel: str, path: str, body: bytes, heade
     if response.status != 202:
         assert publisher.published == []
     return response, publisher
+
+
+def send_hostile(directory: TenantDirectory, endpoint: Endpoint,
+                 data: st.DataObject) -> tuple[Response, RecordingPublisher]:
+    """A hostile variant of the endpoint's real body, with acme's valid proof, through its pipeline."""
+    body = serialize(with_google_key(endpoint, hostile(endpoint.original(), data), data), data)
+    return send(directory, endpoint.channel, path_for(endpoint), body, signed(endpoint, body))

@@ -24,6 +24,16 @@ DEFAULT_MAX_REDRIVES = 3
 DEFAULT_MAX_SCAN = 10_000
 
 
+class _EnvelopeId:
+    """An id the envelope carries, read as `DeadLetter.field` reads it: the attribute of that name first."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, letter: DeadLetter, owner: type | None = None) -> str | None:
+        return letter.field(self.name)
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """One message on a dead-letter subscription, read attributes first, envelope when needed."""
@@ -58,21 +68,10 @@ class DeadLetter:
         value = getattr(self.envelope, name, None) if self.envelope is not None else None
         return None if value is None else str(value)
 
-    @property
-    def event_type(self) -> str | None:
-        return self.field("event_type")
-
-    @property
-    def event_id(self) -> str | None:
-        return self.field("event_id")
-
-    @property
-    def correlation_id(self) -> str | None:
-        return self.field("correlation_id")
-
-    @property
-    def tenant(self) -> str | None:
-        return self.field("tenant")
+    event_type = _EnvelopeId()
+    event_id = _EnvelopeId()
+    correlation_id = _EnvelopeId()
+    tenant = _EnvelopeId()
 
     @property
     def source_subscription(self) -> str | None:

@@ -9,7 +9,6 @@ the tenant's timeout bounds how long a lead waits before the fallback goes out.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.assistant.config import AssistantSettings
 from shared.assistant.schema import ModelAnswer, to_answer
+from shared.instance import PerInstance
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -54,18 +54,16 @@ def _api_key() -> str:
 class OpenAIModel:
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self._client: OpenAI | None = None
-        self._lock = threading.Lock()
+        self._client = PerInstance(self._make_client)
+
+    def _make_client(self) -> OpenAI:
+        from openai import OpenAI
+
+        return OpenAI(api_key=_api_key(), base_url=self.base_url, max_retries=0)
 
     @property
     def client(self) -> OpenAI:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from openai import OpenAI
-
-                    self._client = OpenAI(api_key=_api_key(), base_url=self.base_url, max_retries=0)
-        return self._client
+        return self._client.get()
 
     def complete(self, messages: list[dict[str, str]], output: type[BaseModel],
                  settings: AssistantSettings) -> Completion:
@@ -88,12 +86,9 @@ class OpenAIModel:
         return Completion(answer=to_answer(message.parsed), tokens=tokens)
 
 
-_model: OpenAIModel | None = None
+_model = PerInstance(OpenAIModel)
 
 
 def get_model() -> OpenAIModel:
     """The instance's model adapter; the OpenAI client itself is made on the first call."""
-    global _model
-    if _model is None:
-        _model = OpenAIModel()
-    return _model
+    return _model.get()

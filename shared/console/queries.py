@@ -76,6 +76,13 @@ class Item:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def _lead_rows(cur: Cursor, tenant: str, lead_id: str, table: str, columns: str) -> list[dict[str, Any]]:
+    """`columns` and the correlation id of the lead's rows in `table` (names written here, never input)."""
+    cur.execute(f"SELECT {columns}, correlation_id FROM {table} WHERE lead_id = %s AND tenant_id = %s",  # noqa: S608
+                (lead_id, tenant))
+    return rows_as_dicts(cur)
+
+
 def timeline(cur: Cursor, tenant: str, lead_id: str) -> list[Item]:
     """Everything that happened to the lead, oldest first, each with its correlation id."""
     items: list[Item] = []
@@ -92,9 +99,7 @@ def timeline(cur: Cursor, tenant: str, lead_id: str) -> list[Item]:
                 "Assistente" if m["sent_by"] == "assistant" else "Empresa")
             items.append(Item(m["sent_at"], "message_out", who, m["body"], m["correlation_id"],
                               {"sent_by": m["sent_by"], "status": "enviada"}))
-    cur.execute("SELECT status, detail, created_at, correlation_id FROM assistant_turns "
-                "WHERE lead_id = %s AND tenant_id = %s ORDER BY created_at", (lead_id, tenant))
-    for t in rows_as_dicts(cur):
+    for t in _lead_rows(cur, tenant, lead_id, "assistant_turns", "status, detail, created_at"):
         items.append(Item(t["created_at"], "turn", f"Assistente: {TURN_LABELS.get(t['status'], t['status'])}",
                           t["detail"], t["correlation_id"]))
     cur.execute("SELECT p.from_stage, p.to_stage, p.reason, p.applied, p.occurred_at, p.correlation_id, "
@@ -115,21 +120,16 @@ def timeline(cur: Cursor, tenant: str, lead_id: str) -> list[Item]:
         title = "Atendimento assumido por uma pessoa" if h["handled_by"] == "human" else "Devolvido ao assistente"
         items.append(Item(h["created_at"], "handoff", title, HANDOFF_REASONS.get(h["reason"], h["reason"]),
                           h["correlation_id"], {"by": h["actor"]}))
-    cur.execute("SELECT proposal_ref, amount, currency, status, COALESCE(sent_at, created_at) AS at, correlation_id "
-                "FROM proposals WHERE lead_id = %s AND tenant_id = %s", (lead_id, tenant))
-    for pr in rows_as_dicts(cur):
+    for pr in _lead_rows(cur, tenant, lead_id, "proposals",
+                         "proposal_ref, amount, currency, status, COALESCE(sent_at, created_at) AS at"):
         status = "ganha" if pr["status"] == "won" else "enviada"
         items.append(Item(pr["at"], "proposal", f"Proposta {pr['proposal_ref']} ({status})",
                           f"{pr['currency']} {pr['amount']}" if pr["amount"] is not None else None,
                           pr["correlation_id"]))
-    cur.execute("SELECT obra_ref, title, status, address, created_at, correlation_id FROM obras "
-                "WHERE lead_id = %s AND tenant_id = %s", (lead_id, tenant))
-    for o in rows_as_dicts(cur):
+    for o in _lead_rows(cur, tenant, lead_id, "obras", "obra_ref, title, status, address, created_at"):
         items.append(Item(o["created_at"], "obra", f"Obra {o['obra_ref']}: {o['title']} ({o['status']})",
                           o["address"], o["correlation_id"]))
-    cur.execute("SELECT body, author, created_at, correlation_id FROM lead_notes "
-                "WHERE lead_id = %s AND tenant_id = %s", (lead_id, tenant))
-    for n in rows_as_dicts(cur):
+    for n in _lead_rows(cur, tenant, lead_id, "lead_notes", "body, author, created_at"):
         items.append(Item(n["created_at"], "note", f"Nota de {n['author']}", n["body"], n["correlation_id"]))
     cur.execute("SELECT e.event_type, e.attempts, e.last_error, e.updated_at, e.correlation_id FROM console_actions a "
                 "JOIN events e ON e.event_id = a.event_id AND e.status = 'failed' AND e.tenant_id = %s "

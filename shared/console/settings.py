@@ -3,20 +3,16 @@
 Sources come from `tenant_sources` (secret NAMES and platform ids; values never leave
 Secret Manager). Webhook URLs are the whatsapp/leads function URLs the deployment gives
 the console (CONSOLE_WHATSAPP_URL, CONSOLE_LEADS_URL) plus `/<tenant>/<source>`.
-The simulator runs one turn of the same decision code as `ctower assistant simulate`
-(`shared.assistant.engine.decide`, the real OpenAI client); nothing is written or sent.
+The simulator's history travels in the form; each turn is `shared.assistant.simulator.simulate`,
+as in `ctower assistant simulate` (the real OpenAI client); nothing is written or sent.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
-from shared.assistant.config import TenantAssistant
-from shared.assistant.engine import decide
-from shared.assistant.llm import LanguageModel, ModelUnavailable
 from shared.assistant.prompt import Turn
 from shared.db import Cursor, rows_as_dicts
 
@@ -65,34 +61,3 @@ def parse_history(raw: str) -> tuple[list[Turn], dict[str, Any]]:
 def dump_history(turns: list[Turn], known: dict[str, Any]) -> str:
     return json.dumps({"turns": [{"role": t.role, "text": t.text} for t in turns], "known": known},
                       ensure_ascii=False)
-
-
-@dataclass
-class Simulated:
-    turns: list[Turn]
-    known: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-
-
-def simulate(config: TenantAssistant, turns: list[Turn], known: dict[str, Any], text: str,
-             model: LanguageModel) -> Simulated:
-    """One lead message -> the assistant's answer, as production would decide it (budget not counted)."""
-    turns = [*turns, Turn("lead", text[:MAX_TEXT])]
-    known = dict(known)
-    notes: list[str] = []
-    try:
-        decision = decide(config, turns, known, model, reserve_call=lambda: True)
-    except ModelUnavailable as exc:
-        return Simulated([*turns, Turn("business", config.fallback)], known,
-                         [f"modelo indisponível ({type(exc).__name__}): resposta de fallback"])
-    turns.append(Turn("business", decision.reply or ""))
-    if decision.answer:
-        for name, value in decision.answer.facts.items():
-            if value not in (None, ""):
-                known.setdefault(name, value)
-        notes.append(f"intenção: {decision.answer.intent}")
-    if decision.guard_note:
-        notes.append(f"guardrail: {decision.guard_note}")
-    if decision.hands_off:
-        notes.append("handoff: a conversa passaria para uma pessoa")
-    return Simulated(turns, known, notes)

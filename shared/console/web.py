@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from shared.assistant.simulator import Simulated, simulate
 from shared.console import actions, queries, sessions, settings, team
 from shared.console.users import MIN_PASSWORD, UserError, authenticate
 from shared.db import Database
@@ -351,7 +352,7 @@ class Console:
         return self.redirect("/team", ok=change)
 
     # -- settings and the assistant simulator (admins and operators) ---------------
-    def _settings_page(self, session: sessions.Session, status: int = 200, sim: settings.Simulated | None = None,
+    def _settings_page(self, session: sessions.Session, status: int = 200, sim: Simulated | None = None,
                        message: str | None = None) -> Response:
         from shared.assistant.config import get_tenant
         from shared.assistant.service import enabled
@@ -359,7 +360,7 @@ class Console:
         assert session.tenant is not None
         with self.db.transaction() as cur:
             rows = settings.sources(cur, session.tenant)
-        sim = sim or settings.Simulated([], {})
+        sim = sim or Simulated([], {})
         config = get_tenant(session.tenant)
         return self.render("settings.html.j2", status=status, session=session, sources=rows, active="settings",
                            assistant=config, assistant_on=enabled(config), sim=sim, message=message,
@@ -382,7 +383,7 @@ class Console:
         text = (request.form.get("text") or "").strip()
         if not text:
             return self._settings_page(session, status=400, message="Escreva a mensagem do lead (text).")
-        sim = settings.simulate(get_tenant(session.tenant), turns, known, text, get_model())
+        sim = simulate(get_tenant(session.tenant), turns, known, text[:settings.MAX_TEXT], get_model())
         return self._settings_page(session, sim=sim)
 
     # -- changes: each one an event -----------------------------------------------

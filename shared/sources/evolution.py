@@ -14,17 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.inbound import Ignored, Inbound, Outcome
-from shared.sources import statuses
-from shared.sources.messages import (
-    Content,
-    envelope_for,
-    epoch,
-    message_payload,
-    pick,
-    referral,
-    sender_phone,
-    text_or_none,
-)
+from shared.sources import messages, statuses
+from shared.sources.messages import Content, pick, text_or_none
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
@@ -198,7 +189,7 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         if not data.key.remoteJidAlt:
             return Ignored("@lid sender without a phone (remoteJidAlt)")
         jid = data.key.remoteJidAlt
-    phone = sender_phone(jid, "data.key.remoteJidAlt" if jid != data.key.remoteJid else "data.key.remoteJid")
+    phone = messages.sender_phone(jid, "data.key.remoteJidAlt" if jid != data.key.remoteJid else "data.key.remoteJid")
     message = data.message or {}
     if "protocolMessage" in message and not isinstance(message["protocolMessage"].get("editedMessage"), dict):
         kind = str(message["protocolMessage"].get("type", "protocol message"))
@@ -207,9 +198,9 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     if content.message_type == "unknown" and data.messageType and content.raw_type == "unknown":
         content = Content("unknown", data.messageType)
     context = _context_info(message, data)
-    return [envelope_for(inbound, message_payload(
+    return [messages.envelope_for(inbound, messages.message_payload(
         provider=PROVIDER, message_id=data.key.id, phone=phone, chat_id=data.key.remoteJid,
-        display_name=data.pushName, content=content, sent_at=epoch(data.messageTimestamp),
-        ad=referral(context.get("externalAdReply")),
+        display_name=data.pushName, content=content, sent_at=messages.epoch(data.messageTimestamp),
+        ad=messages.referral(context.get("externalAdReply")),
         status_reply=context.get("remoteJid") == "status@broadcast",
     ))]

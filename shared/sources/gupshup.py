@@ -13,18 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.inbound import Ignored, Inbound, Outcome
-from shared.sources import meta_cloud, statuses
-from shared.sources.messages import (
-    Content,
-    envelope_for,
-    epoch,
-    message_payload,
-    pick,
-    referral,
-    sender_phone,
-    text_or_none,
-    validate_part,
-)
+from shared.sources import messages, meta_cloud, statuses
+from shared.sources.messages import Content, pick, text_or_none
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
@@ -99,12 +89,12 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         return statuses.gupshup(inbound)
     if callback.type != "message":
         return Ignored(f"{callback.type} is not an incoming message")
-    message = validate_part(_Message, callback.payload, "payload.")
-    phone = sender_phone(message.sender.phone or message.source, "payload.sender.phone")
+    message = messages.validate_part(_Message, callback.payload, "payload.")
+    phone = messages.sender_phone(message.sender.phone or message.source, "payload.sender.phone")
     extra = message.model_extra or {}
-    return [envelope_for(inbound, message_payload(
+    return [messages.envelope_for(inbound, messages.message_payload(
         provider=PROVIDER, message_id=message.id, phone=phone, chat_id=message.source,
         display_name=message.sender.name, content=content(message.type, message.payload),
-        sent_at=epoch(callback.timestamp, millis=True),
-        ad=referral(extra.get("referral") or message.payload.get("referral")),
+        sent_at=messages.epoch(callback.timestamp, millis=True),
+        ad=messages.referral(extra.get("referral") or message.payload.get("referral")),
     ))]

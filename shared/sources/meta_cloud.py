@@ -16,17 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.envelope import Envelope
 from shared.inbound import Ignored, Inbound, Outcome
-from shared.sources.messages import (
-    Content,
-    envelope_for,
-    epoch,
-    message_payload,
-    pick,
-    referral,
-    sender_phone,
-    text_or_none,
-    validate_part,
-)
+from shared.sources import messages
+from shared.sources.messages import Content, pick, text_or_none
 from shared.sources.statuses import cloud_api as status_envelopes
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
@@ -140,22 +131,22 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
         system: list[str] = []
         statuses = 0
         for path, raw_value, entry_id in _values(inbound.body):
-            value = validate_part(_Value, raw_value, path)
+            value = messages.validate_part(_Value, raw_value, path)
             if settings is not None:
                 require_known_id(settings.ids, [str(value.metadata.get("phone_number_id") or entry_id or "")],
                                  f"{path}metadata.phone_number_id")
             statuses += len(value.statuses)
             names = _names(value.contacts)
             for m, raw_message in enumerate(value.messages):
-                message = validate_part(_Message, raw_message, f"{path}messages.{m}.")
+                message = messages.validate_part(_Message, raw_message, f"{path}messages.{m}.")
                 if message.type == "system":  # e.g. the customer changed number: not their words
                     system.append(str((raw_message.get("system") or {}).get("type") or "system"))
                     continue
-                phone = sender_phone(message.from_, f"{path}messages.{m}.from")
-                envelopes.append(envelope_for(inbound, message_payload(
+                phone = messages.sender_phone(message.from_, f"{path}messages.{m}.from")
+                envelopes.append(messages.envelope_for(inbound, messages.message_payload(
                     provider=provider, message_id=message.id, phone=phone, chat_id=message.from_,
                     display_name=names.get(message.from_), content=content(raw_message),
-                    sent_at=epoch(message.timestamp), ad=referral(raw_message.get("referral")),
+                    sent_at=messages.epoch(message.timestamp), ad=messages.referral(raw_message.get("referral")),
                 )))
         if envelopes:
             return envelopes

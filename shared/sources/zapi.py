@@ -13,17 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.inbound import Ignored, Inbound, Outcome
-from shared.sources import statuses
-from shared.sources.messages import (
-    Content,
-    envelope_for,
-    epoch,
-    message_payload,
-    pick,
-    referral,
-    sender_phone,
-    text_or_none,
-)
+from shared.sources import messages, statuses
+from shared.sources.messages import Content, pick, text_or_none
 from shared.tenants import SourceSettings
 from shared.verification import require_known_id
 
@@ -116,11 +107,11 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
         return Ignored("callback without a messageId")
     if (callback.phone or "").endswith("@lid"):
         return Ignored("@lid sender without a phone")
-    phone = sender_phone(callback.phone, "phone")
+    phone = messages.sender_phone(callback.phone, "phone")
     body = inbound.body if isinstance(inbound.body, dict) else {}
-    return [envelope_for(inbound, message_payload(
+    return [messages.envelope_for(inbound, messages.message_payload(
         provider=PROVIDER, message_id=callback.messageId, phone=phone, chat_id=str(callback.phone),
         display_name=text_or_none(callback.senderName) or text_or_none(callback.chatName),
-        content=content(body), sent_at=epoch(callback.momment, millis=True),
-        ad=referral(body.get("externalAdReply")), status_reply=callback.isStatusReply,
+        content=content(body), sent_at=messages.epoch(callback.momment, millis=True),
+        ad=messages.referral(body.get("externalAdReply")), status_reply=callback.isStatusReply,
     ))]

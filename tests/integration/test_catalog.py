@@ -6,14 +6,15 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from shared.assistant.catalog import search_db
+from shared.assistant.llm import OpenAIModel
 from shared.db import Database
-from tests.conftest import ROOT, query
+from shared.instance import PerInstance
+from tests.conftest import ROOT, new_tenant, query
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +40,7 @@ def ctower(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def tenant(database: Database) -> str:
-    name = f"cat-{uuid.uuid4().hex[:8]}"
-    with database.transaction() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Catálogo')", (name,))
-    return name
+    return new_tenant(database, "Catálogo", "cat")
 
 
 def test_a_thousand_row_catalog_imports_and_the_vinyl_floors_match_the_leads_words(
@@ -100,7 +98,7 @@ def test_the_simulator_shows_which_catalog_products_it_used(
                                             "handoff": False})
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", f"{model.url}/v1")
-    monkeypatch.setattr("shared.assistant.llm._model", None)
+    monkeypatch.setattr("shared.assistant.llm._model", PerInstance(OpenAIModel))  # made with the stand-in's URL
     try:
         result = CliRunner().invoke(assistant, ["simulate", "--tenant", tenant, "--database-url", database_url],
                                     input="tem porcelanato para a cozinha?\n")

@@ -6,30 +6,21 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from shared.console import queries, sessions
 from shared.console.users import LOCK_AFTER, UserError, add_user, authenticate, disable_user, reset_password
 from shared.db import Database
-from tests.conftest import ROOT, query
+from tests.conftest import ROOT, new_tenant, query
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("console_session_secret")]
 PASSWORD = "senha-muito-boa-1"
 
 
-@pytest.fixture(autouse=True)
-def session_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONSOLE_SESSION_SECRET", "k" * 40)
-
-
 @pytest.fixture
-def tenants(database: Database) -> Iterator[tuple[str, str]]:
-    a, b = f"ta-{uuid.uuid4().hex[:8]}", f"tb-{uuid.uuid4().hex[:8]}"
-    with database.transaction() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'A'), (%s, 'B')", (a, b))
-    yield a, b
+def tenants(database: Database) -> tuple[str, str]:
+    return new_tenant(database, "A", "ta"), new_tenant(database, "B", "tb")
 
 
 def _email() -> str:

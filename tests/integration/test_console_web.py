@@ -16,27 +16,22 @@ import pytest
 from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request
 
+from shared.assistant.llm import OpenAIModel
 from shared.console.users import add_user
 from shared.console.web import Console
 from shared.db import Database
-from tests.conftest import query
+from shared.instance import PerInstance
+from tests.conftest import new_tenant, query
 from tests.fakes import RecordingPublisher
+from tests.standins import OpenAIStandIn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("console_session_secret")]
 PASSWORD = "senha-do-console-1"
-
-
-@pytest.fixture(autouse=True)
-def session_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONSOLE_SESSION_SECRET", "s" * 40)
 
 
 @pytest.fixture
 def tenant(database: Database) -> str:
-    tenant_id = f"tw-{uuid.uuid4().hex[:8]}"
-    with database.transaction() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Web')", (tenant_id,))
-    return tenant_id
+    return new_tenant(database, "Web", "tw")
 
 
 @pytest.fixture
@@ -210,9 +205,7 @@ def test_an_admin_invites_by_one_time_link_changes_roles_and_disables(database: 
 
 
 def test_an_admin_cannot_touch_another_tenants_users(database: Database, tenant: str) -> None:
-    with database.transaction() as cur:
-        other = f"tx-{uuid.uuid4().hex[:8]}"
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Outro')", (other,))
+    other = new_tenant(database, "Outro", "tx")
     stranger_email, stranger_id = _user(database, other, "seller")
     admin_email, _ = _user(database, tenant, "admin")
     admin = Browserish(Console(database, RecordingPublisher()))
@@ -240,3 +233,26 @@ def test_a_plain_correlation_id_is_kept_and_anything_else_replaced(database: Dat
     assert client.client.get("/login", headers={"X-Correlation-ID": "abc-123"}).headers["X-Correlation-ID"] == "abc-123"
     odd = client.client.get("/login", headers={"X-Correlation-ID": "<script>" + "x" * 200}).headers["X-Correlation-ID"]
     assert uuid.UUID(odd)
+
+
+def test_the_settings_simulator_shows_the_decided_turn(database: Database, tenant: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's simulator runs shared.assistant.simulator against the model (a stand-in here)."""
+    facts = dict.fromkeys(("name", "project_type", "floor_type", "area_m2", "budget", "timing")) | {"city": "Campinas"}
+    model = OpenAIStandIn(lambda messages: {"reply": "Atendemos sim!", "lead_facts": facts, "intent": "orcamento",
+                                            "handoff": False})
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{model.url}/v1")
+    monkeypatch.setattr("shared.assistant.llm._model", PerInstance(OpenAIModel))  # made with the stand-in's URL
+    admin_email, _ = _user(database, tenant, "admin")
+    admin = Browserish(Console(database, RecordingPublisher()))
+    admin.log_in(admin_email)
+    try:
+        page = admin.post("/settings/simulate", {"csrf_token": admin.csrf("/settings"),
+                                                 "text": "Oi, vocês atendem em Campinas?"})
+    finally:
+        model.close()
+    shown = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Atendemos sim!" in shown and "[intenção: orcamento]" in shown and "city = Campinas" in shown
+    assert len(model.calls()) == 1

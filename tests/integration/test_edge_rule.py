@@ -26,18 +26,7 @@ from shared.tenants import TenantDirectory
 from shared.topology import load_topology
 from shared.writers.ledger import process
 from tests.conftest import query
-from tests.hostile_inputs import (
-    ENDPOINT_IDS,
-    ENDPOINTS,
-    Endpoint,
-    hostile,
-    path_for,
-    send,
-    serialize,
-    signed,
-    tenant_directory,
-    with_google_key,
-)
+from tests.hostile_inputs import ENDPOINT_IDS, ENDPOINTS, Endpoint, send_hostile, tenant_directory
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +80,7 @@ counter = iter(range(10**9))
 @given(data=st.data())
 def test_what_the_edge_accepts_the_writers_store(directory: TenantDirectory, tenants_db: Database,
                                                  endpoint: Endpoint, data: st.DataObject) -> None:
-    body = serialize(with_google_key(endpoint, hostile(endpoint.original(), data), data), data)
-    response, publisher = send(directory, endpoint.channel, path_for(endpoint), body, signed(endpoint, body))
+    response, publisher = send_hostile(directory, endpoint, data)
     event(f"answer {response.status}")
     for envelope in publisher.published:
         push(tenants_db, envelope, f"m-{next(counter)}")

@@ -15,17 +15,14 @@ from shared.envelope import build_envelope
 from shared.payloads import MessageReceived
 from shared.writers import writer_for
 from shared.writers.ledger import process
-from tests.conftest import ROOT
+from tests.conftest import ROOT, new_tenant
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def tenant(database: Database) -> str:
-    name = f"lim-{uuid.uuid4().hex[:8]}"
-    with database.transaction() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (name, "Limits"))
-    return name
+    return new_tenant(database, "Limits", "lim")
 
 
 def message_from(db: Database, tenant: str, phone: str) -> None:

@@ -22,6 +22,7 @@ from shared.assistant.handoff import asks_for_person
 from shared.assistant.llm import Completion, ModelUnavailable, OpenAIModel
 from shared.assistant.prompt import RULES, Turn, build_messages
 from shared.assistant.schema import ModelAnswer, json_schema, output_model, to_answer
+from shared.instance import PerInstance
 from shared.senders import SendError, SenderSettings, send_text
 from tests.standins import OpenAIStandIn, ProviderStandIn
 
@@ -263,7 +264,7 @@ def test_the_simulator_chats_through_the_same_decision_code(openai_stand_in: Ope
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", f"{openai_stand_in.url}/v1")
-    monkeypatch.setattr("shared.assistant.llm._model", None)
+    monkeypatch.setattr("shared.assistant.llm._model", PerInstance(OpenAIModel))  # made with the stand-in's URL
     openai_stand_in.responder = lambda messages: _answer(f"Anotado: {messages[-1]['content']}", city="Osasco")
     result = CliRunner().invoke(assistant, ["simulate", "--tenant", "default"],
                                 input="piso para Osasco\nquero falar com um atendente\n")

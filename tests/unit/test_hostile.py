@@ -33,12 +33,11 @@ from tests.hostile_inputs import (
     header_value,
     hostile,
     json_value,
-    path_for,
     send,
+    send_hostile,
     serialize,
     signed,
     tenant_directory,
-    with_google_key,
 )
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,8 +61,7 @@ def assert_storable(envelope: Envelope) -> None:
 @given(data=st.data())
 def test_hostile_bodies_with_valid_proof_are_refused_or_storable(directory: TenantDirectory, endpoint: Endpoint,
                                                                  data: st.DataObject) -> None:
-    body = serialize(with_google_key(endpoint, hostile(endpoint.original(), data), data), data)
-    response, publisher = send(directory, endpoint.channel, path_for(endpoint), body, signed(endpoint, body))
+    response, publisher = send_hostile(directory, endpoint, data)
     if response.status == 202:
         assert publisher.published and all(e.tenant == "acme" for e in publisher.published)
         for envelope in publisher.published:

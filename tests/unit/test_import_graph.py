@@ -15,6 +15,8 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("functions", "shared", "ops", "bench", "tools")
 SINGLE_FILES = ("main.py",)
@@ -165,41 +167,35 @@ def test_imports_flow_one_way() -> None:
 
 
 # -- the checker itself can see what it must --------------------------------
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+def _graph_of(tmp_path: Path, files: dict[str, str]) -> dict[str, set[str]]:
+    """The import graph of a tree of these files; every folder is a package (an empty `__init__.py` unless given)."""
     for name, text in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return tmp_path
+        for folder in path.relative_to(tmp_path).parents[:-1]:
+            (tmp_path / folder / "__init__.py").touch()
+    return build_graph(tmp_path)
 
 
-def test_a_cycle_through_a_function_level_and_a_relative_import_is_found(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "ops/__init__.py": "",
-        "ops/a.py": "from ops.b import thing\n",
-        "ops/b.py": "def thing():\n    from .c import other\n    return other\n",
-        "ops/c.py": "from ops import a\n",
-        "ops/d.py": "import ops.a\n",
-        "shared/__init__.py": "",
-        "shared/x.py": "from ops.d import y\n",
-    })
-    graph = build_graph(root)
-    assert graph["ops.b"] == {"ops.c"}
-    assert graph["ops.c"] == {"ops.a"}  # `from ops import a`: the module ops.a
-    assert cycles(graph) == [["ops.a", "ops.b", "ops.c"]]
-    assert graph["shared.x"] == {"ops.d"}
-    assert against_the_flow(graph) == ["  shared.x -> ops.d: the product never imports operator tooling"]
-
-
-def test_no_cycle_in_a_package_whose_init_re_exports_its_modules(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "ops/__init__.py": "",
-        "ops/pkg/__init__.py": "from .model import M\nfrom ops.pkg.service import run\n",
-        "ops/pkg/model.py": "class M: ...\n",
-        "ops/pkg/service.py": "from ops.pkg.model import M\n",
-        "ops/user.py": "from ops.pkg import M, run\n",
-    })
-    graph = build_graph(root)
-    assert graph["ops.pkg"] == {"ops.pkg.model", "ops.pkg.service"}
-    assert graph["ops.user"] == {"ops.pkg"}
-    assert cycles(graph) == []
+@pytest.mark.parametrize(("files", "edges", "found_cycles", "wrong_way"), [
+    ({"ops/a.py": "from ops.b import thing\n",
+      "ops/b.py": "def thing():\n    from .c import other\n    return other\n",
+      "ops/c.py": "from ops import a\n",  # the module ops.a
+      "ops/d.py": "import ops.a\n",
+      "shared/x.py": "from ops.d import y\n"},
+     {"ops.b": {"ops.c"}, "ops.c": {"ops.a"}, "shared.x": {"ops.d"}}, [["ops.a", "ops.b", "ops.c"]],
+     ["  shared.x -> ops.d: the product never imports operator tooling"]),
+    ({"ops/pkg/__init__.py": "from .model import M\nfrom ops.pkg.service import run\n",
+      "ops/pkg/model.py": "class M: ...\n",
+      "ops/pkg/service.py": "from ops.pkg.model import M\n",
+      "ops/user.py": "from ops.pkg import M, run\n"},
+     {"ops.pkg": {"ops.pkg.model", "ops.pkg.service"}, "ops.user": {"ops.pkg"}}, [], []),
+], ids=["function-level and relative imports close a cycle", "an __init__ re-exporting its modules is no cycle"])
+def test_the_checker_sees_every_import_and_only_real_cycles(
+        tmp_path: Path, files: dict[str, str], edges: dict[str, set[str]], found_cycles: list[list[str]],
+        wrong_way: list[str]) -> None:
+    graph = _graph_of(tmp_path, files)
+    assert {module: graph[module] for module in edges} == edges
+    assert cycles(graph) == found_cycles
+    assert against_the_flow(graph) == wrong_way

@@ -34,9 +34,20 @@ def one(adapt: Any, body: Any) -> dict[str, Any]:
     return envelope.payload
 
 
-def kind_of(payload: dict[str, Any]) -> str:
-    """`vocabulary/raw type`, popping the raw type so the rest compares as before."""
-    return f"{payload['message_type']}/{payload.pop('raw_type')}"
+def plain(adapt: Any, body: Any) -> dict[str, Any]:
+    """`one`, with the kind as `vocabulary/raw type` and the media left out, for the words-only messages."""
+    payload = one(adapt, body)
+    payload["message_type"] = f"{payload['message_type']}/{payload.pop('raw_type')}"
+    payload.pop("media", None)
+    return payload
+
+
+def from_maria(provider: str, message_id: str, text: str, message_type: str, *, chat_id: str = MARIA,
+               sent_at: str = "2025-11-20T12:00:00Z") -> dict[str, Any]:
+    """Maria Souza's message as every provider's adapter must read it."""
+    return {"provider": provider, "provider_message_id": message_id, "phone": MARIA, "chat_id": chat_id,
+            "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
+            "sent_at": sent_at}
 
 
 def ignored(adapt: Any, body: Any) -> str:
@@ -57,14 +68,8 @@ def ignored(adapt: Any, body: Any) -> str:
 ])
 def test_evolution_messages(fixture: str, text: str, message_type: str) -> None:
     body = load("evolution", fixture)
-    payload = one(evolution.adapt, body)
-    payload["message_type"] = kind_of(payload)
-    payload.pop("media", None)
-    assert payload == {
-        "provider": "evolution", "provider_message_id": body["data"]["key"]["id"], "phone": MARIA,
-        "chat_id": "5511977776666@s.whatsapp.net", "display_name": "Maria Souza", "text": text,
-        "message_type": message_type, "direction": "inbound", "sent_at": "2025-11-20T12:00:00Z",
-    }
+    assert plain(evolution.adapt, body) == from_maria("evolution", body["data"]["key"]["id"], text, message_type,
+                                                      chat_id="5511977776666@s.whatsapp.net")
 
 
 def test_evolution_image_keeps_caption_and_media() -> None:
@@ -108,9 +113,7 @@ def test_evolution_instance_must_be_the_tenants() -> None:
 def test_zapi_received_callbacks(fixture: str, text: str, message_type: str, media: Any) -> None:
     body = load("zapi", fixture)
     raw_type = next(k for k in ("text", "image", "buttonsResponseMessage", "listResponseMessage") if k in body)
-    expected = {"provider": "zapi", "provider_message_id": body["messageId"], "phone": MARIA, "chat_id": MARIA,
-                "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
-                "sent_at": "2025-11-20T12:00:00Z", "raw_type": raw_type}
+    expected = {**from_maria("zapi", body["messageId"], text, message_type), "raw_type": raw_type}
     if media:
         expected["media"] = media
     assert one(zapi.adapt, body) == expected
@@ -142,14 +145,7 @@ meta = meta_cloud.adapter("meta")
 def test_meta_messages(fixture: str, text: str, message_type: str, sent_at: str) -> None:
     body = load("meta", fixture)
     message = body["entry"][0]["changes"][0]["value"]["messages"][0]
-    payload = one(meta, body)
-    payload["message_type"] = kind_of(payload)
-    payload.pop("media", None)
-    assert payload == {
-        "provider": "meta", "provider_message_id": message["id"], "phone": MARIA, "chat_id": MARIA,
-        "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
-        "sent_at": sent_at,
-    }
+    assert plain(meta, body) == from_maria("meta", message["id"], text, message_type, sent_at=sent_at)
 
 
 def test_meta_image_caption_and_media_id() -> None:
@@ -180,10 +176,8 @@ def test_360dialog_cloud_and_on_premise_shapes() -> None:
     assert (cloud["provider"], cloud["provider_message_id"], cloud["text"]) == (
         "360dialog", "wamid.D360CLOUD0001", "Oi, vim pelo Instagram")
     on_premise = one(dialog, load("360dialog", "text_onpremise"))
-    assert on_premise == {"provider": "360dialog", "provider_message_id": "ABGGFlA5FpafAgo6EhIx2NQaGQ",
-                          "phone": MARIA, "chat_id": MARIA, "display_name": "Maria Souza",
-                          "text": "Ainda tem horário amanhã?", "message_type": "text", "direction": "inbound",
-                          "sent_at": "2025-11-20T12:09:20Z", "raw_type": "text"}
+    assert on_premise == {**from_maria("360dialog", "ABGGFlA5FpafAgo6EhIx2NQaGQ", "Ainda tem horário amanhã?", "text",
+                                       sent_at="2025-11-20T12:09:20Z"), "raw_type": "text"}
 
 
 def test_a_bad_sender_in_a_batch_names_its_path() -> None:
@@ -203,14 +197,7 @@ def test_a_bad_sender_in_a_batch_names_its_path() -> None:
 ])
 def test_gupshup_v2_messages(fixture: str, text: str, message_type: str) -> None:
     body = load("gupshup", fixture)
-    payload = one(gupshup.adapt, body)
-    payload["message_type"] = kind_of(payload)
-    payload.pop("media", None)
-    assert payload == {
-        "provider": "gupshup", "provider_message_id": body["payload"]["id"], "phone": MARIA, "chat_id": MARIA,
-        "display_name": "Maria Souza", "text": text, "message_type": message_type, "direction": "inbound",
-        "sent_at": "2025-11-20T12:00:00Z",
-    }
+    assert plain(gupshup.adapt, body) == from_maria("gupshup", body["payload"]["id"], text, message_type)
 
 
 def test_gupshup_v2_image() -> None:

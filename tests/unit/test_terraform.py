@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,22 @@ def _strip_label(label: str) -> str:
     return label[1:-1] if len(label) >= 2 and label[0] == label[-1] == '"' else label
 
 
+def _body(d: dict, is_nested: Callable[[Any], bool], block: Callable[[dict], dict], *, listed_values: bool) -> dict:
+    """A block body in one shape: nested blocks (lists of what `is_nested` knows) read by `block`, and with
+    `listed_values` (legacy parsers) every attribute's value taken out of its one-item list."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if _is_dunder(key):
+            continue
+        if isinstance(value, list) and value and all(is_nested(x) for x in value):
+            out[key] = [block(x) for x in value]
+        elif listed_values and isinstance(value, list) and len(value) == 1:
+            out[key] = value[0]
+        else:
+            out[key] = value
+    return out
+
+
 # --- python-hcl2 >= 8 ------------------------------------------------------------
 
 
@@ -81,20 +98,8 @@ def _v8_is_labelled(x: Any) -> bool:
 
 def _v8_block(x: dict) -> dict:
     if _v8_is_block(x):
-        return _v8_body(x)
+        return _body(x, lambda v: _v8_is_block(v) or _v8_is_labelled(v), _v8_block, listed_values=False)
     return {_strip_label(k): _v8_block(v) for k, v in x.items() if not _is_dunder(k)}
-
-
-def _v8_body(d: dict) -> dict:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if _is_dunder(key):
-            continue
-        if isinstance(value, list) and value and all(_v8_is_block(x) or _v8_is_labelled(x) for x in value):
-            out[key] = [_v8_block(x) for x in value]
-        else:
-            out[key] = value
-    return out
 
 
 # --- bc-python-hcl2 / legacy ----------------------------------------------------------
@@ -116,21 +121,7 @@ def _legacy_is_body(x: Any) -> bool:
 def _legacy_block(x: dict) -> dict:
     if _legacy_is_labelled(x):
         return {k: _legacy_block(v) for k, v in x.items() if not _is_dunder(k)}
-    return _legacy_body(x)
-
-
-def _legacy_body(d: dict) -> dict:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if _is_dunder(key):
-            continue
-        if isinstance(value, list) and value and all(_legacy_is_body(x) or _legacy_is_labelled(x) for x in value):
-            out[key] = [_legacy_block(x) for x in value]
-        elif isinstance(value, list) and len(value) == 1:
-            out[key] = value[0]
-        else:
-            out[key] = value
-    return out
+    return _body(x, lambda v: _legacy_is_body(v) or _legacy_is_labelled(v), _legacy_block, listed_values=True)
 
 
 def _parse(text: str) -> tuple[dict, Any]:
@@ -293,29 +284,28 @@ def test_providers_are_pinned():
     assert on_beta == {("google_project_service_identity", "pubsub")}, on_beta
 
 
-def test_every_variable_is_typed_and_described():
+def test_every_variable_is_typed():
     variables = config()["variable"]
     assert len(variables) >= 20
     for name, body in variables.items():
         assert "type" in body, f"variable {name} has no type"
-        assert len(str(body.get("description", ""))) >= 15, f"variable {name} needs a real description"
-    # The knobs the issue names explicitly.
-    for name in (
-        "retry_minimum_backoff",
-        "retry_maximum_backoff",
-        "max_delivery_attempts",
-        "db_backup_retained_count",
-        "db_pitr_retention_days",
-        "db_max_connections",
-        "db_pool_size",
-        "alert_emails",
-        "tenants",
-        "edge_function_settings",
-        "writer_function_settings",
-        "function_overrides",
-        "name_prefix",
-    ):
-        assert name in variables, f"missing variable {name}"
+
+
+# The knobs and outputs the issue names explicitly, and how long a real description is at the least.
+@pytest.mark.parametrize(("kind", "shortest", "named"), [
+    ("variable", 15, {"retry_minimum_backoff", "retry_maximum_backoff", "max_delivery_attempts",
+                      "db_backup_retained_count", "db_pitr_retention_days", "db_max_connections", "db_pool_size",
+                      "alert_emails", "tenants", "edge_function_settings", "writer_function_settings",
+                      "function_overrides", "name_prefix"}),
+    ("output", 10, {"webhook_urls", "webhook_url_patterns", "topics", "dead_letter_subscriptions",
+                    "db_connection_name", "writer_max_instances", "secret_set_commands"}),
+])
+def test_every_variable_and_output_is_described_and_the_named_ones_exist(kind: str, shortest: int,
+                                                                          named: set[str]):
+    blocks = config()[kind]
+    for name, body in blocks.items():
+        assert len(str(body.get("description", ""))) >= shortest, f"{kind} {name} needs a real description"
+    assert not named - blocks.keys(), f"missing {kind}s: {sorted(named - blocks.keys())}"
 
 
 def test_max_delivery_attempts_is_validated_between_5_and_100():
@@ -323,22 +313,6 @@ def test_max_delivery_attempts_is_validated_between_5_and_100():
     conditions = " ".join(flat(v["condition"]) for v in var["validation"])
     assert ">= 5" in conditions and "<= 100" in conditions
     assert 5 <= var["default"] <= 100
-
-
-def test_outputs_are_described():
-    outputs = config()["output"]
-    for name, body in outputs.items():
-        assert len(str(body.get("description", ""))) >= 10, f"output {name} needs a description"
-    for name in (
-        "webhook_urls",
-        "webhook_url_patterns",
-        "topics",
-        "dead_letter_subscriptions",
-        "db_connection_name",
-        "writer_max_instances",
-        "secret_set_commands",
-    ):
-        assert name in outputs, f"missing output {name}"
 
 
 def test_secret_set_commands_read_the_value_from_stdin():
