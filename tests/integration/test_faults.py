@@ -22,11 +22,10 @@ import psutil
 import pytest
 from google.cloud import pubsub_v1
 
-from ops.localdb import ensure_database, restart_embedded, start_embedded, stop_embedded
+from ops.localdb import migrated_embedded, restart_embedded, stop_embedded
 from ops.provision import DeliveryPolicy
 from ops.stack import ROOT, Stack, free_port
 from shared.db import Database
-from shared.migrations import migrate
 from shared.topology import load_topology
 from tests.conftest import RunningStack, query, start_stack, stop_stack, wait_for
 from tests.http import send
@@ -108,22 +107,9 @@ def _redelivered(db: Database) -> int:
 def own_postgres() -> Iterator[tuple[object, str]]:
     # Not under pytest's basetemp: a pytest session starting meanwhile (another run on this machine) makes
     # `pytest-of-<user>` 0700 again, and Postgres, run as its own user under root, could not start again.
-    with tempfile.TemporaryDirectory(prefix="ct-drill-pg-") as data_dir:
-        yield from _own_postgres(Path(data_dir) / "pg")
-
-
-def _own_postgres(data_dir: Path) -> Iterator[tuple[object, str]]:
-    server = start_embedded(data_dir)
-    try:
-        url = ensure_database(server.get_uri(), "ct_drill")
-        db = Database.for_url(url, size=1)
-        try:
-            migrate(db)
-        finally:
-            db.close()
+    with tempfile.TemporaryDirectory(prefix="ct-drill-pg-") as data_dir, \
+            migrated_embedded(Path(data_dir) / "pg", "ct_drill") as (server, url):
         yield server, url
-    finally:
-        server.cleanup()
 
 
 @pytest.mark.timeout(900 if FULL else 300)
