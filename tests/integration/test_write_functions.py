@@ -88,3 +88,15 @@ def test_a_handoff_for_a_conversation_not_in_the_tenant_is_refused_recorded_and_
     [row] = query(clean_db, "SELECT status, attempts, last_error, correlation_id FROM events")
     assert (row["status"], row["attempts"], row["correlation_id"]) == ("failed", 1, "c-h-1")
     assert row["last_error"].startswith("ConversationNotFound: conversation ")
+
+
+def test_a_duplicate_delivery_runs_no_write(clean_db: Database) -> None:
+    """The statement's CASE calls the write only when ct_ledger_enter says this delivery is the one to apply."""
+    first = env("lead_created", LeadCreated(phone="5511977772222"), "d-1")
+    assert process(clean_db, first, "m-1", writer_for("lead_created")) == Result.PROCESSED
+    # The same event again, carrying what would fill the lead's blanks if its write ran.
+    again = first.model_copy(update={"payload": {**first.payload, "email": "late@example.com", "name": "Late"},
+                                     "correlation_id": "c-again"})
+    assert process(clean_db, again, "m-2", writer_for("lead_created")) == Result.DUPLICATE
+    assert query(clean_db, "SELECT email, name, last_correlation_id FROM leads") == [
+        {"email": None, "name": None, "last_correlation_id": "c-d-1"}]
