@@ -19,9 +19,9 @@ from shared.writers.calls import Call
 def test_each_writer_takes_its_event_types_payload(event_type: str) -> None:
     module, function = WRITERS[event_type]
     verb = getattr(importlib.import_module(module), function)
-    assert list(inspect.signature(verb).parameters)[0] == "envelope"
+    envelope, payload = list(inspect.signature(verb).parameters)
+    assert envelope == "envelope"
     hints = get_type_hints(verb)
-    payload = list(inspect.signature(verb).parameters)[1]
     assert hints["envelope"] is Envelope
     assert hints[payload] is PAYLOAD_MODELS[event_type]
     assert hints["return"] in (Call, Call | None)
