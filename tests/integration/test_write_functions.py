@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import pg8000.dbapi
@@ -13,11 +14,16 @@ import pytest
 
 from shared.db import Database
 from shared.envelope import Envelope, build_envelope
-from shared.payloads import HandoffRequested, LeadCreated, MessageReceived, NoteAdded, Payload
+from shared.payloads import HandoffRequested, LeadCreated, LeadgenReceived, MessageReceived, NoteAdded, Payload
+from shared.secrets import reset_store
+from shared.tenants import reset_directory
 from shared.writers import writer_for
 from shared.writers.calls import ConversationNotFound
 from shared.writers.ledger import Result, process
 from tests.conftest import query
+from tests.fixtures import load
+from tests.standins import GraphStandIn
+from tests.traffic import tenants
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +106,27 @@ def test_a_duplicate_delivery_runs_no_write(clean_db: Database) -> None:
     assert process(clean_db, again, "m-2", writer_for("lead_created")) == Result.DUPLICATE
     assert query(clean_db, "SELECT email, name, last_correlation_id FROM leads") == [
         {"email": None, "name": None, "last_correlation_id": "c-d-1"}]
+
+
+def test_a_redelivered_leadgen_is_a_duplicate_and_not_fetched_again(
+        clean_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = GraphStandIn()
+    graph.tokens |= tenants.page_tokens(("default",))
+    graph.leads["1234567890123456"] = load("meta_leadgen", "graph_lead")
+    for name, value in {**tenants.configure(tmp_path, ("default",)), "META_GRAPH_BASE_URL": graph.url}.items():
+        monkeypatch.setenv(name, value)
+    reset_directory()
+    reset_store()
+    try:
+        leadgen = env("leadgen_received", LeadgenReceived(leadgen_id="1234567890123456",
+                                                           page_id=tenants.meta_page_id("default")), "g-1")
+        assert process(clean_db, leadgen, "m-1", writer_for("leadgen_received")) == Result.PROCESSED
+        assert process(clean_db, leadgen, "m-2", writer_for("leadgen_received")) == Result.DUPLICATE
+    finally:
+        reset_directory()
+        reset_store()
+        graph.close()
+    assert len(graph.requests) == 1
+    assert query(clean_db, "SELECT name, correlation_id FROM leads") == [
+        {"name": "Beatriz Costa", "correlation_id": "c-g-1"}]
+    assert [r["status"] for r in query(clean_db, "SELECT status FROM events ORDER BY id")] == ["processed", "duplicate"]
