@@ -26,7 +26,8 @@ HOW_TO_READ = """\
   enveloped and its publish confirmed; floor: the same server and publisher publishing a
   fixed message.
 * **writers**: `ledger.process` called directly on a real Postgres (pgserver, unix socket),
-  one envelope after another; floor: a one-row INSERT transaction through the same pool.
+  one envelope after another, for every event type; floor: a one-row INSERT transaction through
+  the same pool, run in slices between each writer's slices (each row's floor is its own slices').
   *stmts* is statements per envelope (BEGIN and COMMIT included), *rtt* is wire round trips
   per envelope (each one a wait on the server) — the figure that decides the speed over a
   network to Cloud SQL.

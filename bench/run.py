@@ -31,10 +31,11 @@ def _writers(rows: list[Row], workdir: Path, count: int) -> None:
     with migrated_embedded(workdir / "pg-writers", "bench_writers") as (_, url):
         figures = writers.measure(url, count=count)
     floor = figures[0]
-    for figure in figures:
+    for figure in figures:  # each against the floor measured in slices between its own
         rows.append(Row("writers", figure.name, f"{figure.per_second:.0f} env/s, {figure.statements:.1f} stmts, "
-                        f"{figure.round_trips:.1f} rtt", f"{floor.per_second:.0f}/s, {floor.round_trips:.1f} rtt",
-                        ratio(figure.per_second, floor.per_second), f"n={figure.count}"))
+                        f"{figure.round_trips:.1f} rtt",
+                        f"{figure.floor_per_second:.0f}/s, {floor.round_trips:.1f} rtt",
+                        ratio(figure.per_second, figure.floor_per_second), f"n={figure.count}"))
 
 
 def _edge_and_redrive(rows: list[Row], workdir: Path, log: object, requests: int) -> None:

@@ -1,8 +1,13 @@
 """Writers: envelopes/s and database round trips per envelope, for each event type's writer.
 
 `shared.writers.ledger.process` is called directly (no HTTP, no Pub/Sub) against a real
-Postgres through the same driver and pool as a deployed writer. The floor is a bare
-single-row INSERT transaction of the same envelope JSON, same driver, same pool.
+Postgres through the same driver and pool as a deployed writer, for every event type the
+writers handle (leadgen_received with its Graph API call, to a local stand-in), then a
+duplicate delivery. The floor is a bare single-row INSERT transaction of the same
+envelope JSON, same driver, same pool.
+
+The floor runs in slices between each writer's slices, and each writer's ratio is to the
+floor of its own slices: on a shared machine both sides then see the same load.
 
 Two counts per envelope: statements (what the code executes, BEGIN and COMMIT included)
 and wire round trips (a flush of the socket that waits for the server's answer).
@@ -11,18 +16,23 @@ and wire round trips (a flush of the socket that waits for the server's answer).
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from bench.stacks import environment
 from shared.config import load_settings
 from shared.db import Database
 from shared.envelope import Envelope, build_envelope
 from shared.payloads import PAYLOAD_MODELS
+from shared.secrets import reset_store
+from shared.tenants import reset_directory
 from shared.writers import WRITERS, ledger, writer_for
 
 TENANT = "default"
@@ -84,6 +94,7 @@ class WriterFigure:
     statements: float  # per envelope
     round_trips: float  # per envelope
     count: int
+    floor_per_second: float  # the floor's rate in the slices measured between this figure's own
 
 
 def _envelope(event_type: str, payload: dict[str, Any], i: int, at: datetime) -> Envelope:
@@ -92,8 +103,17 @@ def _envelope(event_type: str, payload: dict[str, Any], i: int, at: datetime) ->
                           correlation_id=str(uuid.uuid4()), source_id=f"{event_type}-{i}", occurred_at=at)
 
 
-def _payloads(n: int, leads: list[str]) -> dict[str, Callable[[int], dict[str, Any]]]:
-    return {
+@dataclass
+class Seeded:
+    """What the later event types refer to, read back after the writers that make it ran."""
+
+    leads: list[str] = field(default_factory=list)
+    conversations: list[tuple[str, str]] = field(default_factory=list)  # (conversation id, lead id)
+
+
+def _payloads(seeded: Seeded) -> dict[str, Callable[[int], dict[str, Any]]]:
+    leads, conversations = seeded.leads, seeded.conversations
+    return {  # in the order measured: a type's references are made by the types before it
         "lead_created": lambda i: {"name": f"Lead {i}", "phone": f"55419{i:08d}", "email": f"b{i}@example.com",
                                    "source": "site", "source_lead_id": f"b-{i}", "funnel": "end_client"},
         "message_received": lambda i: {"provider": "evolution", "provider_message_id": f"M{i}",
@@ -104,6 +124,13 @@ def _payloads(n: int, leads: list[str]) -> dict[str, Callable[[int], dict[str, A
         "won": lambda i: {"lead_id": leads[i % len(leads)], "proposal_ref": f"P-{i}", "amount": "1500.00"},
         "obra_created": lambda i: {"lead_id": leads[i % len(leads)], "obra_ref": f"O-{i}", "title": f"Obra {i}",
                                    "proposal_ref": f"P-{i}", "area_m2": "42.5"},
+        "note_added": lambda i: {"lead_id": leads[i % len(leads)], "body": f"Nota {i}", "author": "bench@example.com"},
+        "handoff_requested": lambda i: {"conversation_id": conversations[i % len(conversations)][0],
+                                        "lead_id": conversations[i % len(conversations)][1], "to": "human",
+                                        "actor": "bench@example.com"},
+        # A status for each reply the outbox recorded (_seed_replies): it moves the reply forward.
+        "message_status": lambda i: {"provider": "evolution", "provider_message_id": f"OUT{i % len(conversations)}",
+                                     "status": "delivered", "recipient": f"55519{i % len(conversations):08d}"},
     }
 
 
@@ -114,58 +141,124 @@ def measure(database_url: str, count: int = 300, max_seconds: float = 15.0) -> l
             cur.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body jsonb NOT NULL)")
         at = datetime.now(UTC) - timedelta(days=1)
         figures = []
-        leads: list[str] = []
-        floor_body = None
-        measured = [et for et in _payloads(count, leads) if et in WRITERS]  # lead_created first: others need leads
-        for event_type in measured:
-            make = _payloads(count, leads)[event_type]
+        seeded = Seeded()
+        unmeasured = set(WRITERS) - set(_payloads(seeded)) - {"leadgen_received"}
+        if unmeasured:
+            raise RuntimeError(f"the writers bench does not measure {sorted(unmeasured)}: add them to _payloads")
+        floor: Floor | None = None
+        for event_type in _payloads(seeded):
+            make = _payloads(seeded)[event_type]
             envelopes = [_envelope(event_type, make(i), i, at + timedelta(seconds=i)) for i in range(count)]
-            floor_body = floor_body or json.dumps(envelopes[0].model_dump(mode="json"))
-            figures.append(_run(db, event_type, envelopes, max_seconds))
+            floor = floor or Floor(db, json.dumps(envelopes[0].model_dump(mode="json")))
+            figures.append(_run(db, event_type, envelopes, max_seconds, floor))
             if event_type == "lead_created":
                 with db.transaction() as cur:
                     cur.execute("SELECT id FROM leads WHERE source = 'site' ORDER BY created_at")
-                    leads = [str(row[0]) for row in cur.fetchall()]
-        again = _payloads(count, leads)["lead_created"]
+                    seeded.leads = [str(row[0]) for row in cur.fetchall()]
+            elif event_type == "message_received":
+                seeded.conversations = _seed_replies(db)
+        assert floor is not None
+        figures.append(_leadgen(db, count, at, max_seconds, floor))
+        again = _payloads(seeded)["lead_created"]
         duplicates = [_envelope("lead_created", again(i), i, at) for i in range(count)]
-        figures.append(_run(db, "lead_created (duplicate delivery)", duplicates, max_seconds))
-        figures.insert(0, _floor(db, floor_body or "{}", count, max_seconds))
-        return figures
+        figures.append(_run(db, "lead_created (duplicate delivery)", duplicates, max_seconds, floor))
+        return [floor.figure(), *figures]
     finally:
         db.close()
 
 
-def _run(db: CountingDatabase, name: str, envelopes: list[Envelope], max_seconds: float) -> WriterFigure:
+def _seed_replies(db: Database) -> list[tuple[str, str]]:
+    """One recorded reply (outbox row, `sent`) in each conversation message_received made; their ids."""
+    with db.transaction() as cur:
+        cur.execute("SELECT id, lead_id, chat_id FROM conversations WHERE provider = 'evolution' ORDER BY created_at")
+        conversations = [(str(c), str(lead), str(chat)) for c, lead, chat in cur.fetchall()]
+        for n, (conversation, lead, chat) in enumerate(conversations):
+            cur.execute("INSERT INTO outbound_messages (tenant_id, reply_event_id, conversation_id, lead_id, provider, "
+                        "phone, body, kind, callback_ref, status, provider_message_id, sent_at, correlation_id) "
+                        "VALUES (%s, %s, %s, %s, 'evolution', %s, 'Olá!', 'answer', %s, 'sent', %s, now(), 'bench')",
+                        (TENANT, f"bench-reply-{n}", conversation, lead, chat.split("@")[0], f"bench-ref-{n}",
+                         f"OUT{n}"))
+    return [(conversation, lead) for conversation, lead, _ in conversations]
+
+
+def _leadgen(db: CountingDatabase, count: int, at: datetime, max_seconds: float, floor: Floor) -> WriterFigure:
+    """leadgen_received: the Graph API call (a local stand-in) and then the lead's write, as deployed."""
+    from tests.fixtures import load
+    from tests.standins import GraphStandIn
+    from tests.traffic import tenants
+
+    graph = GraphStandIn()
+    lead = load("meta_leadgen", "graph_lead")
+    for i in range(count):
+        graph.leads[f"{i + 1}"] = {**lead, "id": f"{i + 1}", "field_data": [
+            {"name": "full_name", "values": [f"Lead Ads {i}"]}, {"name": "phone_number", "values": [f"+55619{i:08d}"]}]}
+    graph.tokens |= tenants.page_tokens((TENANT,))
+    try:
+        with tempfile.TemporaryDirectory(prefix="ct-bench-leadgen-") as tmp, \
+                environment({**tenants.configure(Path(tmp), (TENANT,)), "META_GRAPH_BASE_URL": graph.url}):
+            reset_directory()
+            reset_store()
+            envelopes = [_envelope("leadgen_received", {"leadgen_id": f"{i + 1}",
+                                                        "page_id": tenants.meta_page_id(TENANT)}, i,
+                                   at + timedelta(seconds=i)) for i in range(count)]
+            return _run(db, "leadgen_received (with its Graph API call)", envelopes, max_seconds, floor)
+    finally:
+        reset_directory()
+        reset_store()
+        graph.close()
+
+
+SLICE = 25  # envelopes, then as many floor transactions, alternately: both see the same moment of the machine
+
+
+@dataclass
+class Floor:
+    """The floor, measured in slices between the writers' slices (a noisy neighbour moves both sides)."""
+
+    db: CountingDatabase
+    body: str
+    done: int = 0
+    seconds: float = 0.0
+    counter: Counter = field(default_factory=Counter)
+
+    def slice(self, n: int) -> float:
+        """Run `n` floor transactions; the seconds they took (counted apart from the writer's statements)."""
+        measured, self.db.counter = self.db.counter, self.counter
+        start = time.monotonic()
+        for _ in range(n):
+            with self.db.transaction() as cur:
+                cur.execute("INSERT INTO bench_floor (body) VALUES (%s::jsonb)", (self.body,))
+        elapsed = time.monotonic() - start
+        self.db.counter = measured
+        self.done += n
+        self.seconds += elapsed
+        return elapsed
+
+    def figure(self) -> WriterFigure:
+        rate = self.done / self.seconds
+        return WriterFigure("floor: one-row insert transaction", rate, self.counter.statements / self.done,
+                            self.counter.round_trips / self.done, self.done, rate)
+
+
+def _run(db: CountingDatabase, name: str, envelopes: list[Envelope], max_seconds: float, floor: Floor
+         ) -> WriterFigure:
     event_type = envelopes[0].event_type
     apply = writer_for(event_type)
-    db.counter = Counter()
     for conn_warm in range(1):  # a connection open before the clock starts, as on a warm instance
         with db.transaction() as cur:
             cur.execute("SELECT %s", (conn_warm,))
     db.counter = Counter()
     deadline = time.monotonic() + max_seconds
-    start = time.monotonic()
-    done = 0
-    for n, envelope in enumerate(envelopes):
-        if time.monotonic() > deadline:
-            break
-        ledger.process(db, envelope, f"msg-{name}-{n}", apply)
-        done += 1
-    elapsed = time.monotonic() - start
-    return WriterFigure(name, done / elapsed, db.counter.statements / done, db.counter.round_trips / done, done)
-
-
-def _floor(db: CountingDatabase, body: str, count: int, max_seconds: float) -> WriterFigure:
-    db.counter = Counter()
-    deadline = time.monotonic() + max_seconds
-    start = time.monotonic()
-    done = 0
-    for _ in range(count):
-        if time.monotonic() > deadline:
-            break
-        with db.transaction() as cur:
-            cur.execute("INSERT INTO bench_floor (body) VALUES (%s::jsonb)", (body,))
-        done += 1
-    elapsed = time.monotonic() - start
-    return WriterFigure("floor: one-row insert transaction", done / elapsed, db.counter.statements / done,
-                        db.counter.round_trips / done, done)
+    elapsed = floor_elapsed = 0.0
+    done = floor_done = 0
+    while done < len(envelopes) and time.monotonic() < deadline:
+        start = time.monotonic()
+        for n, envelope in enumerate(envelopes[done:done + SLICE], start=done):
+            ledger.process(db, envelope, f"msg-{name}-{n}", apply)
+        elapsed += time.monotonic() - start
+        sliced = min(SLICE, len(envelopes) - done)
+        done += sliced
+        floor_elapsed += floor.slice(sliced)
+        floor_done += sliced
+    return WriterFigure(name, done / elapsed, db.counter.statements / done, db.counter.round_trips / done, done,
+                        floor_done / floor_elapsed)

@@ -184,6 +184,20 @@ class Database:
                 _rollback_quietly(conn)
                 raise
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Cursor]:
+        """A cursor whose every statement is its own implicit transaction: no BEGIN, no COMMIT.
+
+        A prepared statement is then one round trip, committed when it ends and rolled back
+        whole if it fails (the writers' ledger statement, shared/writers/ledger.py).
+        """
+        with self.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield _prepared_cursor(conn)
+            finally:
+                conn.autocommit = False
+
     def close(self) -> None:
         while True:
             try:
@@ -205,9 +219,9 @@ def _prepared_cursor(conn: Any) -> Any:
 
     pg8000 runs every parameterised statement unnamed: parse, describe, then bind/execute,
     three round trips each. Prepared once and kept on the connection (a broken connection
-    is dropped with its statements), each later run is one bind/execute round trip. The
-    writers repeat the same few statements, so a ledger write goes from ~22 round trips
-    to ~9 (docs/benchmarks.md).
+    is dropped with its statements), each later run is one bind/execute round trip. A
+    writer repeats one statement per event type, so on a warm connection a write is one
+    round trip (docs/benchmarks.md).
     """
     global _PREPARED_CURSOR
     if not hasattr(conn, "prepare_statement"):  # not a pg8000 connection: its own cursor

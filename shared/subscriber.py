@@ -63,7 +63,7 @@ Processor = Callable[[Database], Process]  # made once the message is known to b
 
 
 def write_through_ledger(db: Database) -> Process:
-    """The writers' verb: one ledger transaction that applies the event type's writer."""
+    """The writers' verb: one ledger statement that records the event and makes its type's write."""
     def process(envelope: Envelope, message_id: str | None) -> str:
         return ledger.process(db, envelope, message_id, writer_for(envelope.event_type))
 

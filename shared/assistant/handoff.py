@@ -1,7 +1,8 @@
 """Handoff between the assistant and people: detecting a request for a person, and the switch.
 
 A switch updates `conversations.handled_by` and writes a `handoffs` row with the
-correlation id of the message that caused it, so the trace shows who has the lead.
+correlation id of the message that caused it, so the trace shows who has the lead
+(ct_switch, sql/030_write_functions.sql: the console's handoff writer makes the same switch).
 """
 
 from __future__ import annotations
@@ -32,12 +33,7 @@ def asks_for_person(texts: Iterable[str], phrases: Iterable[str]) -> bool:
 def switch(cur: Cursor, *, tenant: str, conversation_id: str, lead_id: str, to: HandledBy, reason: Reason,
            correlation_id: str, event_id: str | None = None, detail: str | None = None,
            actor: str | None = None) -> bool:
-    """Hand the conversation to `to`; False (and nothing recorded) when it already was."""
-    cur.execute("UPDATE conversations SET handled_by = %s WHERE id = %s AND tenant_id = %s AND handled_by <> %s "
-                "RETURNING id", (to, conversation_id, tenant, to))
-    if cur.fetchone() is None:
-        return False
-    cur.execute("INSERT INTO handoffs (tenant_id, conversation_id, lead_id, handled_by, reason, detail, event_id, "
-                "actor, correlation_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (tenant, conversation_id, lead_id, to, reason, detail, event_id, actor, correlation_id))
-    return True
+    """Hand the conversation to `to`; False (and nothing recorded) when it already was (ct_switch)."""
+    cur.execute("SELECT ct_switch(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (tenant, conversation_id, lead_id, to, reason, correlation_id, event_id, detail, actor))
+    return bool(cur.fetchone()[0])

@@ -1,8 +1,9 @@
-"""Writers: apply one envelope's change to Postgres inside the ledger's transaction.
+"""Writers: one envelope's change to Postgres, as one call of its event type's SQL function.
 
-A writer is a verb over its event's typed payload, `apply_x(cur, envelope, payload)`;
-`writer_for` parses the payload inside the transaction, so a payload that does not
-validate is recorded as a failure like any other write.
+A writer is a verb over its event's typed payload, `apply_x(envelope, payload) -> Call`,
+that maps the payload to the function's values (shared/writers/calls.py); the ledger runs
+the call in its own statement. The payload is parsed inside the ledger's `process`, so a
+payload that does not validate is recorded as a failure like any other write.
 
 Each event type's writer module is imported the first time that event type is applied, so
 a subscriber only loads the writers of the event types it is subscribed to (the leadgen
@@ -13,16 +14,10 @@ shared.replies sends it, because its outbox row must commit before the provider 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from functools import cache
-from typing import Any
 
-from shared.db import Cursor
-from shared.envelope import Envelope
 from shared.payloads import PAYLOAD_MODELS
-
-Apply = Callable[[Cursor, Envelope], None]
-Verb = Callable[[Cursor, Envelope, Any], None]  # (cursor, envelope, its payload as the event type's model)
+from shared.writers.calls import Verb, Writer
 
 WRITERS: dict[str, tuple[str, str]] = {  # event type -> (module, function)
     "lead_created": ("shared.writers.leads", "apply_lead_created"),
@@ -36,19 +31,12 @@ WRITERS: dict[str, tuple[str, str]] = {  # event type -> (module, function)
     "handoff_requested": ("shared.writers.handoffs", "apply_handoff_requested"),
     "note_added": ("shared.writers.notes", "apply_note_added"),
 }
+FETCHING = frozenset({"leadgen_received"})  # its verb calls the Graph API first
 
 
 @cache
-def writer_for(event_type: str) -> Apply:
+def writer_for(event_type: str) -> Writer:
     """The write for `event_type`, as the ledger calls it; KeyError for a type no writer handles."""
     module, function = WRITERS[event_type]
     verb: Verb = getattr(importlib.import_module(module), function)
-    model = PAYLOAD_MODELS[event_type]
-
-    def apply(cur: Cursor, envelope: Envelope) -> None:
-        payload = envelope.typed_payload()
-        if not isinstance(payload, model):
-            raise TypeError(f"the {event_type} writer was given a {envelope.event_type} envelope")
-        verb(cur, envelope, payload)
-
-    return apply
+    return Writer(event_type, verb, PAYLOAD_MODELS[event_type], fetches=event_type in FETCHING)

@@ -1,14 +1,14 @@
 """Meta Lead Ads: complete a `leadgen_received` (ids only) into a lead.
 
-Runs inside the ledger's transaction like every writer, so a redelivered event is a
-`duplicate` and never fetched twice. The Graph API call is the one network call a
-writer makes: if it fails the transaction rolls back, the failure is recorded, and
-Pub/Sub retries, then dead-letters. A rejected page token is re-read once (rotation).
+The Graph API call is the one network call a writer makes, made before the ledger's
+statement (which writes the lead as `lead_created` does, ct_lead_created); the ledger
+asks first whether the event was processed, so a redelivered event is a `duplicate`
+and not fetched again. If the call fails, the failure is recorded and Pub/Sub retries,
+then dead-letters. A rejected page token is re-read once (rotation).
 """
 
 from __future__ import annotations
 
-from shared.db import Cursor
 from shared.envelope import Envelope
 from shared.graph_api import GraphError, fetch_lead
 from shared.log import get_logger
@@ -16,7 +16,8 @@ from shared.meta_leads import lead_from_graph
 from shared.payloads import LeadgenReceived
 from shared.secrets import get_store
 from shared.tenants import get_directory
-from shared.writers.leads import write_lead
+from shared.writers.calls import Call
+from shared.writers.leads import lead_call
 
 log = get_logger(__name__)
 
@@ -43,11 +44,11 @@ def fetch(leadgen_id: str, secret_name: str) -> dict[str, object]:
         return fetch_lead(leadgen_id, store.get(secret_name, refresh=True))
 
 
-def apply_leadgen_received(cur: Cursor, envelope: Envelope, ref: LeadgenReceived) -> None:
+def apply_leadgen_received(envelope: Envelope, ref: LeadgenReceived) -> Call | None:
     data = fetch(ref.leadgen_id, page_token_secret(envelope.tenant))
     lead = lead_from_graph(data, ref)
     if lead is None:
         log.info("Meta test lead with dummy contact data; nothing to write", extra={"leadgen_id": ref.leadgen_id})
-        return
-    # The lead is written from the payload in this event's transaction, traced and timed as this event.
-    write_lead(cur, lead, envelope)
+        return None
+    # The lead is written in this event's statement, traced and timed as this event.
+    return lead_call(lead)

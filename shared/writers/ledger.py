@@ -1,6 +1,7 @@
-"""The event ledger: one idempotent transaction per envelope.
+"""The event ledger: one idempotent statement per envelope.
 
-record the event as processed -> apply the write, both in one transaction.
+Record the event as processed -> apply the write, both in one statement (an implicit
+transaction, one round trip): `ct_ledger_enter` and the event type's SQL function.
 A redelivery of an event already processed is recorded as a `duplicate` row (one
 per Pub/Sub message, so its correlation id stays traceable) and acknowledged. A
 write that fails is rolled back whole, then the failure and attempt count are
@@ -19,6 +20,7 @@ from shared import storable
 from shared.db import Cursor, Database
 from shared.envelope import ATTRIBUTE_FIELDS, Envelope
 from shared.log import get_logger
+from shared.writers.calls import EVENT_ROW, Writer, event_values, execute
 
 log = get_logger(__name__)
 
@@ -30,53 +32,24 @@ class Result(StrEnum):
     DUPLICATE = "duplicate"
 
 
-def _envelope_json(envelope: Envelope) -> str:
-    return json.dumps(envelope.model_dump(mode="json"))
+Apply = Callable[[Cursor, Envelope], None]  # a write in Python, in the ledger's transaction
 
 
-_INSERT = """
-INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, message_id, status, attempts,
-                    last_error, envelope, occurred_at, received_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s)
-"""
-
-
-_INSERT_PROCESSED = """
-INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, message_id, status, attempts,
-                    last_error, envelope, occurred_at, received_at, processed_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s, now())
-ON CONFLICT (event_id) WHERE status <> 'duplicate' DO NOTHING RETURNING id
-"""
-
-
-def _params(envelope: Envelope, message_id: str | None, status: str, error: str | None = None) -> tuple[object, ...]:
-    return (envelope.event_id, envelope.event_type, envelope.tenant, envelope.source, envelope.correlation_id,
-            message_id, status, error, _envelope_json(envelope), envelope.occurred_at, envelope.received_at)
-
-
-def process(db: Database, envelope: Envelope, message_id: str | None,
-            apply: Callable[[Cursor, Envelope], None]) -> Result:
+def process(db: Database, envelope: Envelope, message_id: str | None, apply: Writer | Apply) -> Result:
     """Write the envelope once; raises (after recording the failure) if it cannot.
 
-    A first delivery is inserted as `processed` straight away (the transaction makes that
-    true or rolls it back), so it costs one statement more than the write itself.
+    An event type's Writer is one statement in an implicit transaction: the bookkeeping
+    (ct_ledger_enter: a first delivery is inserted as `processed` straight away, the statement
+    makes that true or rolls it back), then the write when this delivery is the one to apply.
+    Any other `apply` (reply_sender's) runs after the same bookkeeping in a transaction.
     """
     try:
+        if isinstance(apply, Writer):
+            return _write(db, envelope, message_id, apply)
         with db.transaction() as cur:
-            cur.execute(_INSERT_PROCESSED, _params(envelope, message_id, "processed"))
-            if cur.fetchone() is None:  # seen before (or a concurrent delivery committed it): look at it
-                cur.execute("SELECT status FROM events WHERE event_id = %s AND status <> 'duplicate' FOR UPDATE",
-                            (envelope.event_id,))
-                row = cur.fetchone()
-                if row is None:
-                    raise RuntimeError("a concurrent delivery of this event rolled back; retrying")
-                if row[0] == "processed":
-                    cur.execute(_INSERT + " ON CONFLICT (event_id, message_id) WHERE status = 'duplicate' DO NOTHING",
-                                _params(envelope, message_id, "duplicate"))
-                    return Result.DUPLICATE
-                cur.execute("UPDATE events SET status = 'processed', attempts = attempts + 1, message_id = %s, "
-                            "last_error = NULL, processed_at = now(), updated_at = now() "
-                            "WHERE event_id = %s AND status <> 'duplicate'", (message_id, envelope.event_id))
+            execute(cur, f"SELECT ct_ledger_enter({EVENT_ROW})", event_values(envelope, message_id))
+            if not cur.fetchone()[0]:
+                return Result.DUPLICATE
             apply(cur, envelope)
             return Result.PROCESSED
     except Exception as exc:
@@ -101,12 +74,36 @@ def process(db: Database, envelope: Envelope, message_id: str | None,
         raise
 
 
-_RECORD_FAILURE = (_INSERT + " ON CONFLICT (event_id) WHERE status <> 'duplicate' DO UPDATE SET "
-                   "status = 'failed', attempts = events.attempts + 1, last_error = EXCLUDED.last_error, "
-                   "message_id = EXCLUDED.message_id, updated_at = now() WHERE events.status <> 'processed' "
-                   "RETURNING attempts")
+def _write(db: Database, envelope: Envelope, message_id: str | None, writer: Writer) -> Result:
+    """One round trip (two for a writer that fetches: an event already processed is not fetched again)."""
+    call = None if writer.fetches and _processed(db, envelope.event_id) else writer.call(envelope)
+    # CASE evaluates the write only when the ledger says this delivery is the one to apply.
+    then = "'processed'" if call is None else f"(SELECT 'processed' FROM {call.sql('e.ev')})"  # noqa: S608
+    sql = (f"SELECT CASE WHEN ct_ledger_enter(e.ev) THEN {then} ELSE 'duplicate' END "  # noqa: S608 - Call checks
+           f"FROM (SELECT {EVENT_ROW} AS ev) e")
+    with db.autocommit() as cur:
+        execute(cur, sql, (*(call.arguments if call else ()), *event_values(envelope, message_id)))
+        return Result(cur.fetchone()[0])
+
+
+def _processed(db: Database, event_id: str) -> bool:
+    with db.autocommit() as cur:
+        cur.execute("SELECT 1 FROM events WHERE event_id = %s AND status = 'processed'", (event_id,))
+        return cur.fetchone() is not None
+
+
+_RECORD_FAILURE = """
+INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, message_id, envelope, occurred_at,
+                    received_at, status, attempts, last_error)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, 'failed', 1, %s)
+ON CONFLICT (event_id) WHERE status <> 'duplicate' DO UPDATE SET
+    status = 'failed', attempts = events.attempts + 1, last_error = EXCLUDED.last_error,
+    message_id = EXCLUDED.message_id, updated_at = now()
+WHERE events.status <> 'processed'
+RETURNING attempts
+"""
 # The same, for an envelope Postgres would not take as it is: every value cleaned, times as text.
-_RECORD_SANITISED = _RECORD_FAILURE.replace("%s::jsonb, %s, %s)", "%s::jsonb, %s::timestamptz, %s::timestamptz)")
+_RECORD_SANITISED = _RECORD_FAILURE.replace("%s::jsonb, %s, %s,", "%s::jsonb, %s::timestamptz, %s::timestamptz,")
 
 
 def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc: BaseException) -> int | None:
@@ -121,7 +118,7 @@ def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc
     for sanitised in (False, True):
         try:
             params = _sanitised_params(envelope, message_id, error) if sanitised \
-                else _params(envelope, message_id, "failed", error)
+                else (*event_values(envelope, message_id), error)
             with db.transaction() as cur:
                 cur.execute(_RECORD_SANITISED if sanitised else _RECORD_FAILURE, params)
                 row = cur.fetchone()
@@ -133,7 +130,8 @@ def record_failure(db: Database, envelope: Envelope, message_id: str | None, exc
 
 
 def _sanitised_params(envelope: Envelope, message_id: str | None, error: str) -> tuple[object, ...]:
-    """`_params` with what Postgres refuses cleaned away (a last resort: the envelope broke the edge's rule)."""
+    """The failure's parameters, with what Postgres refuses cleaned away (a last resort: the envelope broke
+    the edge's rule)."""
     data = envelope.model_dump(mode="json")
     try:
         body = json.dumps(storable.normalise(data))
@@ -142,6 +140,5 @@ def _sanitised_params(envelope: Envelope, message_id: str | None, error: str) ->
                            "payload_unstorable": storable.clean_text(str(exc))[:500]})
     text = storable.clean_text
     return (text(envelope.event_id), text(envelope.event_type), text(envelope.tenant), text(envelope.source),
-            text(envelope.correlation_id), message_id, "failed",
-            text(f"{error} (envelope cleaned for storage)")[:MAX_ERROR_CHARS], body,
-            envelope.occurred_at.isoformat(), envelope.received_at.isoformat())
+            text(envelope.correlation_id), message_id, body, envelope.occurred_at.isoformat(),
+            envelope.received_at.isoformat(), text(f"{error} (envelope cleaned for storage)")[:MAX_ERROR_CHARS])

@@ -18,7 +18,7 @@ from shared.migrations import MigrationError, discover, migrate, status
 from shared.payloads import LeadCreated, MessageReceived, ObraCreated, ProposalSent, StageChanged, Won
 from shared.subscriber import PoisonMessage, handle
 from shared.writers import writer_for
-from shared.writers.leads import LeadNotFound
+from shared.writers.calls import LeadNotFound
 from shared.writers.ledger import Result, process
 from tests.conftest import query
 
