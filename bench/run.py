@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cli, cold_start, edge, end_to_end, machine, memory, redrive, report, stacks, writers
+from bench import cli, cold_start, edge, end_to_end, link, machine, memory, redrive, report, stacks, writers
 from bench.report import Row
 from ops.localdb import migrated_embedded
 from tests.traffic import tenants
@@ -27,13 +27,23 @@ def _cold(rows: list[Row], runs: int) -> None:
                         f"median of {figure.runs}; lower is better"))
 
 
+LINK_ROUND_TRIP_MS = 0.5  # Cloud SQL over private IP in the function's region: 0.3-1 ms (docs/scaling.md)
+
+
 def _writers(rows: list[Row], workdir: Path, count: int) -> None:
+    """Each writer on the local socket, then again over a link with Cloud SQL's round trip (a database of its own)."""
     with migrated_embedded(workdir / "pg-writers", "bench_writers") as (_, url):
-        figures = writers.measure(url, count=count)
+        _writer_rows(rows, writers.measure(url, count=count), "")
+    with migrated_embedded(workdir / "pg-writers-link", "bench_writers") as (_, url), \
+            link.delayed_link(url, LINK_ROUND_TRIP_MS) as linked:
+        _writer_rows(rows, writers.measure(linked, count=count), f" (over a {LINK_ROUND_TRIP_MS} ms link)")
+
+
+def _writer_rows(rows: list[Row], figures: list[writers.WriterFigure], where: str) -> None:
     floor = figures[0]
     for figure in figures:  # each against the floor measured in slices between its own
-        rows.append(Row("writers", figure.name, f"{figure.per_second:.0f} env/s, {figure.statements:.1f} stmts, "
-                        f"{figure.round_trips:.1f} rtt",
+        rows.append(Row("writers", figure.name + where, f"{figure.per_second:.0f} env/s, "
+                        f"{figure.statements:.1f} stmts, {figure.round_trips:.1f} rtt",
                         f"{figure.floor_per_second:.0f}/s, {floor.round_trips:.1f} rtt",
                         ratio(figure.per_second, figure.floor_per_second), f"n={figure.count}"))
 
