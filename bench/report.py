@@ -33,15 +33,19 @@ HOW_TO_READ = """\
 * **soak and drills** are not in this table: `make soak` prints its own tables of counts and
   writes them to [soak.md](soak.md).
 * **end to end**: webhook sent -> its `events` row committed, paced below saturation on the
-  whole local stack (polling granularity 10 ms); compared with the 202 latency of the same
-  requests.
+  whole local stack; the commit time is Postgres' own (track_commit_timestamp), not when a
+  poll saw the row. Compared with the 202 latency of the same requests. The stage p50s say
+  where the time went; the row below it measures the emulator's push alone: its push loops
+  sleep 100 ms whenever a subscription's backlog is empty (emulator 0.8.x, not configurable),
+  so a message waits 0-100 ms for the next look, ~50 ms at the median. Cloud Pub/Sub pushes
+  as messages arrive, so in the cloud that share of the figure is not there.
 * **memory**: peak resident memory (VmHWM summed over the functions-framework/gunicorn process
   tree) of every function after a mixed load from every source but Meta Lead Ads, drained;
   floor: `floor_publish` (HTTP) or `floor_writer` (a pg8000 connection, one statement per push)
   served the same way and given as many requests as the busiest function. Lower is better; the
   note says whether it fits the functions' 256 MiB.
 * **redrive**: messages/s moved out of a dead-letter subscription vs raw publish of the same
-  messages.
+  messages; each mover runs five times, interleaved with the floor, and the median is shown.
 """
 
 
