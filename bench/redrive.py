@@ -1,6 +1,8 @@
 """Redrive: messages/s moved out of a dead-letter subscription, against raw publish.
 
-Two movers, real clients against the emulator: `ops.deadletters.redrive` (what `ctower dlq
+The dead letters are message_received envelopes with the attributes the edge publishes them
+with (ids, type, tenant), as a writer's dead letters are. Two movers, real clients against the
+emulator: `ops.deadletters.redrive` (what `ctower dlq
 redrive` runs: pulls filtered, published PUBLISH_BATCH at a time with the next pull and the
 previous chunk's confirmations under way, confirmed ones acknowledged in the background) on
 the message_received dead-letter ops subscription, and a bare batched pull -> publish -> ack
@@ -59,6 +61,23 @@ def _publish_batched(publisher: PubSubPublisher, topic: str, bodies: Bodies) -> 
         futures = [publisher.client.publish(path, data, **attrs) for data, attrs in bodies[start:start + BATCH]]
         for future in futures:
             future.result(timeout=publisher.timeout_seconds)
+
+
+def _dead_letters(count: int) -> Bodies:
+    """message_received envelopes as the edge publishes them (body and attributes), dead-lettered after 5 attempts."""
+    from shared.envelope import build_envelope
+    from shared.payloads import MessageReceived
+
+    letters: Bodies = []
+    for i in range(count):
+        envelope = build_envelope(event_type="message_received", tenant="default", source="bench",
+                                  correlation_id=f"dead-{i}", source_id=f"dead-{i}",
+                                  payload=MessageReceived(provider="evolution", provider_message_id=f"wamid-{i}",
+                                                          phone=f"55419{i:08d}", chat_id=f"55419{i:08d}@s.whatsapp.net",
+                                                          text="Oi, quero um orçamento " * 8))
+        attributes = {**envelope.attributes(), "CloudPubSubDeadLetterSourceDeliveryCount": "5"}
+        letters.append((envelope.to_bytes(), attributes))
+    return letters
 
 
 def _timed(count: int, max_seconds: float, what: str, move: Move) -> float:
@@ -184,9 +203,7 @@ def measure(stack: Stack, workdir: Path, count: int = 1000, max_seconds: float =
     create_topics(stack.project, [DEAD, TARGET])
     subscriber = pubsub_v1.SubscriberClient()
     publisher = PubSubPublisher(stack.project, timeout_seconds=30)
-    bodies = [(b'{"not":"an envelope","n":%d}' % i + b" " * 600,
-               {"event_type": "message_received", "event_id": f"e-{i}",
-                "CloudPubSubDeadLetterSourceDeliveryCount": "5"}) for i in range(count)]
+    bodies = _dead_letters(count)
     replay, replay_cleanup = _replay_ledger(stack, workdir, count)
     try:
         def floor() -> int:
