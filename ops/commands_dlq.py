@@ -161,8 +161,8 @@ def redrive(types: tuple[str, ...], tenants: tuple[str, ...], correlation_ids: t
             as_json: bool) -> None:
     """Republish dead letters to their original topic, same body and attributes, redrive_count + 1.
 
-    Messages move in batches: a pull of up to 100, the matching ones published together
-    while the next pull and the previous batch's confirmations are under way. Each message
+    Messages move in batches: a pull of up to 1000, the matching ones published 100 at a
+    time while the next pull and the previous hundred's confirmations are under way. Each message
     is acknowledged on the dead-letter subscription only after Pub/Sub confirms its
     republish; a failed publish puts it back (nack) and is reported, and the run publishes
     nothing more (the batch already in flight is settled). The run is recorded in the

@@ -17,7 +17,7 @@ from typing import Any
 
 from ops.deadletters.model import DEFAULT_MAX_SCAN, DeadLetter
 
-PULL_BATCH = 100  # messages per pull
+PULL_BATCH = 1000  # messages per pull: Pub/Sub's maximum (the emulator answers at most 100)
 ACK_IDS_PER_REQUEST = 1000
 # The dead-letter ops subscriptions' ack deadline (terraform/pubsub.tf, ops/provision.py): a pulled message's lease.
 ASSUMED_ACK_DEADLINE = 60
