@@ -1,20 +1,32 @@
 """Redrive: messages/s moved out of a dead-letter subscription, against raw publish.
 
-Two movers, real clients against the emulator: `ops.deadletters.redrive` (what `ctower dlq
-redrive` runs: each pull of up to 100 filtered, published together, every confirmation
-awaited, then the confirmed ones acknowledged in one request) on the message_received
-dead-letter ops subscription, and a bare batched pull -> publish -> ack loop (a batch of 100
-published, confirmations awaited together, then one ack) — what the same clients can do
-without filters, audit notes or per-message outcomes. The floor publishes the same messages
-in batches of 100, no pull, no ack. `ctower events replay` (failed events republished from the
-ledger of a Postgres of its own) is measured against the same floor.
+The dead letters are message_received envelopes with the attributes the edge publishes them
+with (ids, type, tenant), as a writer's dead letters are. Two movers, real clients against the
+emulator: `ops.deadletters.redrive` (what `ctower dlq
+redrive` runs: pulls filtered, published PUBLISH_BATCH at a time with the next pull and the
+previous chunk's confirmations under way, confirmed ones acknowledged in the background) on
+the message_received dead-letter ops subscription, and a bare batched pull -> publish -> ack
+loop (a batch of 100 published, confirmations awaited together, then one ack, one step after
+the other) — what the same clients do without filters, audit notes, per-message outcomes or
+pipelining. The floor publishes the same messages in batches of 100 through the same client,
+no pull, no ack. `ctower events replay` (failed events republished from the ledger of a
+Postgres of its own) is measured against the same floor.
+
+Each of the four runs ROUNDS times, interleaved (floor, redrive, loop, replay, then again),
+and each figure is its median: one pass over 1,000 messages takes a few tenths of a second,
+so a single one is at the mercy of a neighbour's burst, and the emulator's JIT warms up as
+it goes (a floor measured once, first, would be its slowest).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ops.stack import Stack
 from shared.publisher import PubSubPublisher
@@ -23,16 +35,28 @@ DEAD = "bench-dead"
 DEAD_SUB = "bench-dead-ops"
 TARGET = "bench-redriven"
 BATCH = 100
+ROUNDS = 5
+
+Bodies = list[tuple[bytes, dict[str, str]]]
+Move = Callable[[], int]  # moves the round's messages; answers how many
+
+
+@dataclass(frozen=True)
+class Mover:
+    name: str
+    move: Move
+    fill: Callable[[], None] | None = None  # what to put in place before the clock starts
 
 
 @dataclass(frozen=True)
 class RedriveFigure:
     name: str
     per_second: float
-    moved: int
+    moved: int  # per round
+    rounds: int = 1
 
 
-def _publish_batched(publisher: PubSubPublisher, topic: str, bodies: list[tuple[bytes, dict[str, str]]]) -> None:
+def _publish_batched(publisher: PubSubPublisher, topic: str, bodies: Bodies) -> None:
     path = f"projects/{publisher.project_id}/topics/{topic}"
     for start in range(0, len(bodies), BATCH):
         futures = [publisher.client.publish(path, data, **attrs) for data, attrs in bodies[start:start + BATCH]]
@@ -40,32 +64,90 @@ def _publish_batched(publisher: PubSubPublisher, topic: str, bodies: list[tuple[
             future.result(timeout=publisher.timeout_seconds)
 
 
-def _ops_redrive(stack: Stack, subscriber: object, publisher: PubSubPublisher,
-                 bodies: list[tuple[bytes, dict[str, str]]], max_seconds: float) -> RedriveFigure:
+def _dead_letters(count: int) -> Bodies:
+    """message_received envelopes as the edge publishes them (body and attributes), dead-lettered after 5 attempts."""
+    from shared.envelope import build_envelope
+    from shared.payloads import MessageReceived
+
+    letters: Bodies = []
+    for i in range(count):
+        envelope = build_envelope(event_type="message_received", tenant="default", source="bench",
+                                  correlation_id=f"dead-{i}", source_id=f"dead-{i}",
+                                  payload=MessageReceived(provider="evolution", provider_message_id=f"wamid-{i}",
+                                                          phone=f"55419{i:08d}", chat_id=f"55419{i:08d}@s.whatsapp.net",
+                                                          text="Oi, quero um orçamento " * 8))
+        attributes = {**envelope.attributes(), "CloudPubSubDeadLetterSourceDeliveryCount": "5"}
+        letters.append((envelope.to_bytes(), attributes))
+    return letters
+
+
+def _timed(count: int, max_seconds: float, what: str, move: Move) -> float:
+    """Messages per second of one move of `count` messages; it must move them all in time."""
+    start = time.monotonic()
+    moved = move()
+    elapsed = time.monotonic() - start
+    if moved != count or elapsed > max_seconds:
+        raise RuntimeError(f"{what}: moved {moved} of {count} in {elapsed:.1f} s")
+    return count / elapsed
+
+
+def _subscribe(subscriber: Any, project: str, subscription: str, topic: str) -> None:
+    subscriber.create_subscription(request={"name": f"projects/{project}/subscriptions/{subscription}",
+                                            "topic": f"projects/{project}/topics/{topic}",
+                                            "ack_deadline_seconds": 60})
+
+
+def _ops_redrive(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodies: Bodies) -> Mover:
+    """Fill the message_received dead-letter ops subscription; the move is `ops.deadletters.redrive` on it."""
     from bench.stacks import create_topics
     from ops.deadletters import RedriveOptions, Subscription, redrive
 
     et = stack.topology.event_type("message_received")
     create_topics(stack.project, [et.dead_letter_topic])
-    path = f"projects/{stack.project}/subscriptions/{et.dead_letter_subscription}"
-    subscriber.create_subscription(request={"name": path,  # type: ignore[attr-defined]
-                                            "topic": f"projects/{stack.project}/topics/{et.dead_letter_topic}",
-                                            "ack_deadline_seconds": 60})
+    _subscribe(subscriber, stack.project, et.dead_letter_subscription, et.dead_letter_topic)
     source = next(iter(et.subscriptions))
-    _publish_batched(publisher, et.dead_letter_topic,
-                     [(data, {**attrs, "CloudPubSubDeadLetterSourceSubscription": source}) for data, attrs in bodies])
-    start = time.monotonic()
-    report = redrive([(et, Subscription(subscriber, stack.project, et.dead_letter_subscription, emulator=True))],
-                     publisher, stack.topology, RedriveOptions(limit=len(bodies)))
-    elapsed = time.monotonic() - start
-    if elapsed > max_seconds or report.failed:
-        raise RuntimeError(f"ops redrive: {report.counts()} in {elapsed:.0f} s")
-    return RedriveFigure("ops.deadletters.redrive (ctower dlq redrive)", report.moved / elapsed, report.moved)
+    letters = [(data, {**attrs, "CloudPubSubDeadLetterSourceSubscription": source}) for data, attrs in bodies]
+
+    def fill() -> None:
+        _publish_batched(publisher, et.dead_letter_topic, letters)
+
+    def move() -> int:
+        report = redrive([(et, Subscription(subscriber, stack.project, et.dead_letter_subscription, emulator=True))],
+                         publisher, stack.topology, RedriveOptions(limit=len(bodies)))
+        if report.failed:
+            raise RuntimeError(f"ops redrive: {report.counts()}")
+        return report.moved
+
+    return Mover("ops.deadletters.redrive (ctower dlq redrive)", move, fill)
 
 
-def _ops_replay(stack: Stack, publisher: PubSubPublisher, workdir: Path, count: int,
-                max_seconds: float) -> RedriveFigure:
-    """`ctower events replay`: failed events republished from the ledger (a real Postgres of its own)."""
+def _bare_loop(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodies: Bodies,
+               max_seconds: float) -> Mover:
+    """Pull 100, publish them, await the confirmations, ack them; again until all moved."""
+    _subscribe(subscriber, stack.project, DEAD_SUB, DEAD)
+    dead_sub = subscriber.subscription_path(stack.project, DEAD_SUB)
+
+    def move() -> int:
+        moved = 0
+        deadline = time.monotonic() + max_seconds
+        while moved < len(bodies) and time.monotonic() < deadline:
+            pulled = subscriber.pull(subscription=dead_sub, max_messages=BATCH, timeout=10).received_messages
+            if not pulled:
+                continue
+            _publish_batched(publisher, TARGET, [(m.message.data, dict(m.message.attributes)) for m in pulled])
+            subscriber.acknowledge(subscription=dead_sub, ack_ids=[m.ack_id for m in pulled])
+            moved += len(pulled)
+        return moved
+
+    return Mover("batched loop: pull -> publish -> ack", move, lambda: _publish_batched(publisher, DEAD, bodies))
+
+
+def _replay_ledger(stack: Stack, workdir: Path, count: int) -> tuple[Mover, Callable[[], None]]:
+    """`count` failed lead_created events in a Postgres of its own; the move is `ops.replay.replay` of them.
+
+    Nothing consumes the topic here, so they stay failed and every round replays the same ones.
+    Returns (move, cleanup).
+    """
     from bench.stacks import create_topics
     from ops.localdb import migrated_embedded
     from ops.replay import replay
@@ -73,34 +155,45 @@ def _ops_replay(stack: Stack, publisher: PubSubPublisher, workdir: Path, count: 
     from shared.envelope import build_envelope
     from shared.payloads import PAYLOAD_MODELS
 
-    with migrated_embedded(workdir / "pg-replay", "bench_replay") as (_, url):
-        db = Database.for_url(url, size=1)
-        try:
-            create_topics(stack.project, [stack.topology.event_type("lead_created").topic])
-            model = PAYLOAD_MODELS["lead_created"]
-            envelopes = [build_envelope(event_type="lead_created", tenant="default", source="bench",
-                                        correlation_id=f"replay-{i}", source_id=f"replay-{i}",
-                                        payload=model.model_validate({"name": f"Lead {i}", "phone": f"55419{i:08d}",
-                                                                      "source": "site", "funnel": "end_client"}))
-                         for i in range(count)]
-            with db.transaction() as cur:
-                for e in envelopes:
-                    cur.execute("INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, status, "
-                                "last_error, envelope, occurred_at, received_at) "
-                                "VALUES (%s, %s, %s, %s, %s, 'failed', 'bench', %s::jsonb, %s, %s)",
-                                (e.event_id, e.event_type, e.tenant, e.source, e.correlation_id,
-                                 e.to_bytes().decode(), e.occurred_at, e.received_at))
-            start = time.monotonic()
-            report = replay(db, publisher, [e.event_id for e in envelopes])
-            elapsed = time.monotonic() - start
-        finally:
-            db.close()
-    if elapsed > max_seconds or report.failed or report.moved != count:
-        raise RuntimeError(f"ops replay: {report.counts()} in {elapsed:.0f} s")
-    return RedriveFigure("ops.replay.replay (ctower events replay)", report.moved / elapsed, report.moved)
+    resources = ExitStack()
+    _, url = resources.enter_context(migrated_embedded(workdir / "pg-replay", "bench_replay"))
+    db = Database.for_url(url, size=1)
+    resources.callback(db.close)
+    cleanup = resources.close
+
+    try:
+        create_topics(stack.project, [stack.topology.event_type("lead_created").topic])
+        model = PAYLOAD_MODELS["lead_created"]
+        envelopes = [build_envelope(event_type="lead_created", tenant="default", source="bench",
+                                    correlation_id=f"replay-{i}", source_id=f"replay-{i}",
+                                    payload=model.model_validate({"name": f"Lead {i}", "phone": f"55419{i:08d}",
+                                                                  "source": "site", "funnel": "end_client"}))
+                     for i in range(count)]
+        with db.transaction() as cur:
+            for e in envelopes:
+                cur.execute("INSERT INTO events (event_id, event_type, tenant_id, source, correlation_id, status, "
+                            "last_error, envelope, occurred_at, received_at) "
+                            "VALUES (%s, %s, %s, %s, %s, 'failed', 'bench', %s::jsonb, %s, %s)",
+                            (e.event_id, e.event_type, e.tenant, e.source, e.correlation_id,
+                             e.to_bytes().decode(), e.occurred_at, e.received_at))
+    except BaseException:
+        cleanup()
+        raise
+    publisher = PubSubPublisher(stack.project, timeout_seconds=30)
+    event_ids = [e.event_id for e in envelopes]
+
+    def move() -> int:
+        report = replay(db, publisher, event_ids)
+        if report.failed:
+            raise RuntimeError(f"ops replay: {report.counts()}")
+        return report.moved
+
+    return Mover("ops.replay.replay (ctower events replay)", move), cleanup
 
 
-def measure(stack: Stack, workdir: Path, count: int = 1000, max_seconds: float = 60.0) -> list[RedriveFigure]:
+def measure(stack: Stack, workdir: Path, count: int = 1000, max_seconds: float = 60.0,
+            rounds: int = ROUNDS) -> list[RedriveFigure]:
+    """Floor, ops redrive, bare loop and replay, `rounds` times interleaved; the median of each."""
     from google.cloud import pubsub_v1
 
     from bench.stacks import create_topics
@@ -108,29 +201,23 @@ def measure(stack: Stack, workdir: Path, count: int = 1000, max_seconds: float =
     create_topics(stack.project, [DEAD, TARGET])
     subscriber = pubsub_v1.SubscriberClient()
     publisher = PubSubPublisher(stack.project, timeout_seconds=30)
+    bodies = _dead_letters(count)
+    replay, replay_cleanup = _replay_ledger(stack, workdir, count)
     try:
-        dead_sub = subscriber.subscription_path(stack.project, DEAD_SUB)
-        subscriber.create_subscription(request={"name": dead_sub, "topic": f"projects/{stack.project}/topics/{DEAD}",
-                                                "ack_deadline_seconds": 60})
-        bodies = [(b'{"not":"an envelope","n":%d}' % i + b" " * 600,
-                   {"event_type": "message_received", "event_id": f"e-{i}",
-                    "CloudPubSubDeadLetterSourceDeliveryCount": "5"}) for i in range(count)]
-        start = time.monotonic()
-        _publish_batched(publisher, TARGET, bodies)
-        raw = RedriveFigure("floor: raw publish (batches of 100)", count / (time.monotonic() - start), count)
-        _publish_batched(publisher, DEAD, bodies)  # the dead letters to move
-        moved = 0
-        start = time.monotonic()
-        deadline = start + max_seconds
-        while moved < count and time.monotonic() < deadline:
-            pulled = subscriber.pull(subscription=dead_sub, max_messages=BATCH, timeout=10).received_messages
-            if not pulled:
-                continue
-            _publish_batched(publisher, TARGET, [(m.message.data, dict(m.message.attributes)) for m in pulled])
-            subscriber.acknowledge(subscription=dead_sub, ack_ids=[m.ack_id for m in pulled])
-            moved += len(pulled)
-        loop = RedriveFigure("batched loop: pull -> publish -> ack", moved / (time.monotonic() - start), moved)
-        return [raw, _ops_redrive(stack, subscriber, publisher, bodies, max_seconds), loop,
-                _ops_replay(stack, publisher, workdir, count, max_seconds)]
+        def floor() -> int:
+            _publish_batched(publisher, TARGET, bodies)
+            return count
+
+        movers = [Mover("floor: raw publish (batches of 100)", floor),
+                  _ops_redrive(stack, subscriber, publisher, bodies),
+                  _bare_loop(stack, subscriber, publisher, bodies, max_seconds), replay]
+        rates: dict[str, list[float]] = {m.name: [] for m in movers}
+        for _ in range(rounds):
+            for mover in movers:
+                if mover.fill is not None:
+                    mover.fill()
+                rates[mover.name].append(_timed(count, max_seconds, mover.name, mover.move))
+        return [RedriveFigure(m.name, statistics.median(rates[m.name]), count, rounds) for m in movers]
     finally:
         subscriber.close()
+        replay_cleanup()

@@ -161,10 +161,11 @@ def redrive(types: tuple[str, ...], tenants: tuple[str, ...], correlation_ids: t
             as_json: bool) -> None:
     """Republish dead letters to their original topic, same body and attributes, redrive_count + 1.
 
-    Messages move in batches: a pull of up to 100, the matching ones published together,
-    every confirmation awaited. Each message is acknowledged on the dead-letter
-    subscription only after Pub/Sub confirms its republish; a failed publish puts it back
-    (nack) and is reported, and the run stops after that batch. The run is recorded in the
+    Messages move in batches: a pull of up to 1000, the matching ones published 100 at a
+    time while the next pull and the previous hundred's confirmations are under way. Each message
+    is acknowledged on the dead-letter subscription only after Pub/Sub confirms its
+    republish; a failed publish puts it back (nack) and is reported, and the run publishes
+    nothing more (the batch already in flight is settled). The run is recorded in the
     ops_audit table (who, when, filter, counts).
     """
     selection = build_filter(types, tenants, correlation_ids, event_ids, older_than, newer_than)
@@ -218,7 +219,7 @@ def _print_report(report: audit.RunReport, run_id: int, as_json: bool, moved_lab
         lines += ["", "left in the dead-letter subscription:",
                   table(left, ["outcome", "event_id", "correlation_id", "subscription", "reason"])]
     if report.stopped_early and report.failed:
-        lines.append("stopped after the batch with the first failed publish (use --continue-on-error to go on)")
+        lines.append("stopped after the first failed publish (use --continue-on-error to go on)")
     emit({"run_id": run_id, **report.as_dict()}, as_json, lines)
 
 

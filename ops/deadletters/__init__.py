@@ -1,7 +1,7 @@
 """Dead-letter subscriptions for `ctower dlq` and `ctower status`: what callers use, from one place.
 
 model: the message and the operator's filter (no I/O); pubsub: the port to the
-subscriptions (pull, ack, nack, lease, one pass); service: depth, peek, redrive, purge.
+subscriptions (pull, ack, nack, lease, one pipelined pass); service: depth, peek, redrive, purge.
 """
 
 from ops.deadletters.model import (
@@ -14,9 +14,10 @@ from ops.deadletters.model import (
     parse_duration,
     republish_attributes,
 )
-from ops.deadletters.pubsub import MAX_ACK_DEADLINE, Pass, Subscription, from_received
+from ops.deadletters.pubsub import MAX_ACK_DEADLINE, AckError, Pass, Subscription, from_received
 from ops.deadletters.service import (
     PUBLISH_BATCH,
+    PUBLISHES_IN_FLIGHT,
     Depth,
     RawPublisher,
     RedriveOptions,
@@ -32,7 +33,9 @@ __all__ = [
     "DEFAULT_MAX_REDRIVES",
     "DEFAULT_MAX_SCAN",
     "MAX_ACK_DEADLINE",
+    "PUBLISHES_IN_FLIGHT",
     "PUBLISH_BATCH",
+    "AckError",
     "DeadLetter",
     "Depth",
     "Filter",

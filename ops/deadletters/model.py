@@ -126,9 +126,10 @@ class Filter:
                     or self.older_than or self.newer_than)
 
     def matches(self, letter: DeadLetter, now: datetime) -> bool:
-        checks = ((self.event_types, letter.event_type), (self.tenants, letter.tenant),
-                  (self.correlation_ids, letter.correlation_id), (self.event_ids, letter.event_id))
-        if any(wanted and value not in wanted for wanted, value in checks):
+        # A field is read only when it is asked for: reading one may decode the envelope.
+        checks = ((self.event_types, "event_type"), (self.tenants, "tenant"),
+                  (self.correlation_ids, "correlation_id"), (self.event_ids, "event_id"))
+        if any(wanted and letter.field(name) not in wanted for wanted, name in checks):
             return False
         age = letter.age_seconds(now)
         if self.older_than is not None and (age is None or age < self.older_than.total_seconds()):

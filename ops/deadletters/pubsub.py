@@ -4,33 +4,51 @@ Every read is a pull without ack followed by a nack (modify_ack_deadline 0): the
 emulator has no Monitoring API, so depth and oldest age come from this peek in both
 places (capped by `max_scan`). One pass pulls each message once: the ones not settled
 stay leased until the pass ends, so the pull reaches past them instead of getting
-them back again.
+them back again. A pass pulls one batch ahead and acknowledges in the background.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from ops.deadletters.model import DEFAULT_MAX_SCAN, DeadLetter
 
-PULL_BATCH = 100  # messages per pull
+PULL_BATCH = 1000  # messages per pull: Pub/Sub's maximum (the emulator answers at most 100)
 ACK_IDS_PER_REQUEST = 1000
 # The dead-letter ops subscriptions' ack deadline (terraform/pubsub.tf, ops/provision.py): a pulled message's lease.
 ASSUMED_ACK_DEADLINE = 60
 MAX_ACK_DEADLINE = 600  # Pub/Sub's maximum
 
 
+class AckError(RuntimeError):
+    """Acknowledgements that failed: those messages are still on the subscription (a redriven one
+    was republished, so a later redrive sends it again; the writers are idempotent)."""
+
+    def __init__(self, count: int, error: BaseException) -> None:
+        super().__init__(f"{count} message(s) not acknowledged, still in the dead-letter subscription: "
+                         f"{type(error).__name__}: {error}")
+        self.count = count
+
+
 def from_received(subscription: str, received: Any) -> DeadLetter:
+    """A ReceivedMessage as a DeadLetter; read from its protobuf when it has one (see Subscription.pull)."""
     message = received.message
-    published = message.publish_time
-    published_at = None
-    if published is not None:
-        published_at = published if published.tzinfo else published.replace(tzinfo=UTC)
     return DeadLetter(subscription=subscription, ack_id=received.ack_id, message_id=message.message_id,
-                      data=bytes(message.data), attributes=dict(message.attributes), published_at=published_at)
+                      data=bytes(message.data), attributes=dict(message.attributes),
+                      published_at=_published_at(message))
+
+
+def _published_at(message: Any) -> datetime | None:
+    published = message.publish_time
+    if hasattr(published, "ToDatetime"):  # a protobuf Timestamp, always there: unset is the epoch
+        published = published.ToDatetime(tzinfo=UTC) if message.HasField("publish_time") else None
+    if not isinstance(published, datetime):
+        return None
+    return published if published.tzinfo else published.replace(tzinfo=UTC)
 
 
 class Subscription:
@@ -55,7 +73,10 @@ class Subscription:
             response = self.subscriber.pull(request=request, timeout=self.wait_seconds)
         except DeadlineExceeded:
             return []
-        return [from_received(self.name, r) for r in response.received_messages]
+        # The protobuf under the client's proto-plus answer: proto-plus wraps every field read, which cost
+        # more than the pull itself on a batch of 100 (py-spy).
+        received = getattr(response, "_pb", response).received_messages
+        return [from_received(self.name, r) for r in received]
 
     def ack(self, letters: list[DeadLetter]) -> None:
         for start in range(0, len(letters), ACK_IDS_PER_REQUEST):
@@ -76,16 +97,27 @@ class Subscription:
 class Pass:
     """One walk over a subscription: each message seen once; what is not settled is released at the end.
 
-    `leased_until` is when the last pull's messages run out of lease (monotonic clock),
-    taking the subscription's ack deadline as ASSUMED_ACK_DEADLINE; `lease` renews it.
+    Pipelined, so a walk runs at the speed of its slowest step rather than of all of them
+    added up: the next pull is under way while the caller works on a batch, and
+    acknowledgements go out in the background (`settle` returns at once). Leaving the pass
+    waits for both, releases what it still holds, and raises if an acknowledgement failed.
+    Only the Pub/Sub calls leave the caller's thread; the bookkeeping stays in it.
+
+    Each held message's lease runs out ASSUMED_ACK_DEADLINE after its pull (monotonic clock,
+    the subscription's ack deadline); `lease` renews it and `lease_left` says what is left.
     """
 
     def __init__(self, subscription: Subscription, max_messages: int = DEFAULT_MAX_SCAN) -> None:
         self.subscription = subscription
         self.max_messages = max_messages
-        self.leased_until = 0.0
         self._held: dict[str, DeadLetter] = {}
+        self._leased_until: dict[str, float] = {}
         self._seen: set[str] = set()
+        # One worker pulls ahead, one sends acknowledgements in order.
+        self._puller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-pull")
+        self._acker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-ack")
+        self._next_pull: Future[tuple[float, list[DeadLetter]]] | None = None
+        self._acks: list[tuple[int, Future[None]]] = []
 
     def __enter__(self) -> Pass:
         return self
@@ -93,17 +125,30 @@ class Pass:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+    def _pull_ahead(self) -> None:
+        wanted = min(PULL_BATCH, self.max_messages - len(self._seen))
+        self._next_pull = self._puller.submit(lambda: (time.monotonic(), self.subscription.pull(wanted))) \
+            if wanted > 0 else None
+
+    def _take_pull(self) -> list[DeadLetter]:
+        """The pull under way, its messages held (a message that came back after its lease ran out, again)."""
+        if self._next_pull is None:
+            return []
+        pull, self._next_pull = self._next_pull, None
+        pulled_at, pulled = pull.result()
+        for letter in pulled:
+            self._held[letter.message_id] = letter
+            self._leased_until[letter.message_id] = pulled_at + ASSUMED_ACK_DEADLINE
+        return pulled
+
     def batches(self) -> Iterator[list[DeadLetter]]:
-        while len(self._seen) < self.max_messages:
-            pulled_at = time.monotonic()
-            pulled = self.subscription.pull(min(PULL_BATCH, self.max_messages - len(self._seen)))
-            self.leased_until = pulled_at + ASSUMED_ACK_DEADLINE
-            fresh = [m for m in pulled if m.message_id not in self._seen]
-            for letter in pulled:  # one that came back after its lease ran out is held again, not seen twice
-                self._held[letter.message_id] = letter
+        self._pull_ahead()
+        while self._next_pull is not None:
+            fresh = [m for m in self._take_pull() if m.message_id not in self._seen]
             if not fresh:
                 return
             self._seen.update(m.message_id for m in fresh)
+            self._pull_ahead()
             yield fresh
 
     @property
@@ -112,22 +157,48 @@ class Pass:
 
     def _take(self, letters: list[DeadLetter]) -> list[DeadLetter]:
         """The held copies (the latest ack id, should a message have come back in this pass), no longer held."""
+        for letter in letters:
+            self._leased_until.pop(letter.message_id, None)
         return [self._held.pop(letter.message_id, letter) for letter in letters]
 
     def settle(self, letters: list[DeadLetter]) -> None:
-        """Acknowledge (one request per 1000): the messages leave the subscription."""
-        self.subscription.ack(self._take(letters))
+        """Acknowledge in the background (one request per 1000): the messages leave the subscription."""
+        if letters:
+            taken = self._take(letters)
+            self._acks.append((len(taken), self._acker.submit(self.subscription.ack, taken)))
 
     def put_back(self, letters: list[DeadLetter]) -> None:
         """Nack now (a failed publish): they stay, and are not offered again in this pass."""
-        self.subscription.nack(self._take(letters))
+        if letters:
+            self.subscription.nack(self._take(letters))
+
+    def lease_left(self, letters: list[DeadLetter]) -> float:
+        """Seconds until the first of these held messages' lease runs out."""
+        now = time.monotonic()
+        return min((self._leased_until.get(m.message_id, now) - now for m in letters), default=float("inf"))
 
     def lease(self, letters: list[DeadLetter], seconds: int) -> None:
         """Lease these held messages (the rest of a batch, not yet published) for `seconds` from now."""
         renewed_at = time.monotonic()
         self.subscription.lease([self._held.get(m.message_id, m) for m in letters], seconds)
-        self.leased_until = renewed_at + seconds
+        for letter in letters:
+            self._leased_until[letter.message_id] = renewed_at + seconds
 
     def release(self) -> None:
-        held, self._held = list(self._held.values()), {}
-        self.subscription.nack(held)
+        """Wait for the pull under way and the acknowledgements; nack what is still held."""
+        try:
+            self._take_pull()
+        finally:
+            self._puller.shutdown()
+            self._acker.shutdown()
+            held, self._held = list(self._held.values()), {}
+            self._leased_until.clear()
+            self.subscription.nack(held)
+        failed = []
+        for count, ack in self._acks:
+            error = ack.exception()
+            if error is not None:
+                failed.append((count, error))
+        self._acks = []
+        if failed:
+            raise AckError(sum(count for count, _ in failed), failed[0][1])

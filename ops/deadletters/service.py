@@ -4,16 +4,20 @@ A message is acknowledged on the dead-letter subscription only after its republi
 confirmed (redrive) or when an operator confirmed its purge; everything else is
 released as it was found.
 
-A redrive works a pull at a time: the batch's chosen messages are published together,
-every confirmation is awaited, and exactly the confirmed ones are acknowledged (one
-request); a failed one is nacked and reported. Messages waiting for their chunk (under
-`--rate`, or behind slow confirmations) have their lease renewed before it could run out.
+A redrive is batched and pipelined: a pull's chosen messages are published together
+while the next pull is under way and the previous chunk's confirmations come in; once a
+chunk's confirmations are all in, exactly the confirmed ones are acknowledged (one
+request, in the background); a failed one is nacked and reported. Messages waiting for
+their chunk (under `--rate`, or behind slow confirmations) have their lease renewed
+before it could run out.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -32,6 +36,7 @@ from shared.publisher import PublishError, RawMessage
 from shared.topology import EventType, Topology
 
 PUBLISH_BATCH = 100  # messages a redrive publishes together (the publisher client's max_messages per batch)
+PUBLISHES_IN_FLIGHT = 2  # chunks awaiting confirmation at once: one is published while another's confirmations come
 PACED_CHUNK_SECONDS = 0.1  # under --rate, publish this many seconds' worth at a time
 LEASE_SLACK_SECONDS = 10.0  # renew a lease while at least a publish timeout plus this is left
 
@@ -131,9 +136,12 @@ def lease_seconds(publish_timeout: float) -> tuple[float, int]:
     return margin, int(min(MAX_ACK_DEADLINE, max(ASSUMED_ACK_DEADLINE, 2 * margin)))
 
 
+Chunk = list[tuple[DeadLetter, str]]  # messages to publish, each with its original topic
+
+
 @dataclass
 class _Run:
-    """What one redrive call carries from batch to batch."""
+    """What one redrive call carries from batch to batch, and the chunks published but not yet settled."""
 
     publisher: RawPublisher
     topology: Topology
@@ -144,55 +152,71 @@ class _Run:
     chunk_size: int
     renew_margin: float
     renew_to: int
+    window: int
+    publishing: ThreadPoolExecutor
+    in_flight: deque[tuple[Chunk, Future[list[str | PublishError]]]] = field(default_factory=deque)
 
     def step(self) -> None:
         if self.progress is not None:
             self.progress(self.report)
+
+    def done(self, pending: int = 0) -> bool:
+        """Stopped on an error, or the limit reached counting what is in flight and `pending` more."""
+        report, options = self.report, self.options
+        if options.dry_run:
+            attempted = report.would_move
+        else:
+            attempted = report.moved + report.failed + pending + sum(len(chunk) for chunk, _ in self.in_flight)
+        return report.stopped_early or (options.limit is not None and attempted >= options.limit)
 
 
 def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawPublisher, topology: Topology,
             options: RedriveOptions, report: RunReport | None = None, progress: Progress | None = None) -> RunReport:
     """Move matching dead letters back to their original topics; ack each only once its publish is confirmed.
 
-    Batched: each pull (up to PULL_BATCH) is filtered, its chosen messages published together
-    (PUBLISH_BATCH at a time, smaller chunks under `rate`), every confirmation awaited, and then
-    exactly the confirmed ones are acknowledged in one request. A message whose publish failed
-    is nacked (it stays) and reported; the run stops after that chunk unless `stop_on_error` is
-    off. A message already redriven `max_redrives` times is left in place and reported. A dry
-    run counts and releases everything. What is pulled and not settled (filtered out, not
-    reached) is released when the subscription's pass ends.
+    Batched and pipelined: each pull (up to PULL_BATCH; the next is under way meanwhile) is
+    filtered, its chosen messages published PUBLISH_BATCH at a time (smaller chunks under
+    `rate`), with up to PUBLISHES_IN_FLIGHT chunks awaiting confirmation at once (one under
+    `rate`); when a chunk's confirmations are all in, exactly the confirmed ones are
+    acknowledged in one request, in the background. A message whose publish failed is nacked
+    (it stays) and reported; the run then publishes nothing more (the chunks already in
+    flight are settled the same way) unless `stop_on_error` is off. A message already
+    redriven `max_redrives` times is left in place and reported. A dry run counts and releases
+    everything. What is pulled and not settled (filtered out, not reached) is released when
+    the subscription's pass ends.
     """
     report = report if report is not None else RunReport()
     margin, renew_to = lease_seconds(publisher.timeout_seconds)
-    run = _Run(publisher, topology, options, report, progress, _Pacer(options.rate),
-               publish_chunk_size(options.rate), margin, renew_to)
+    window = 1 if options.rate else PUBLISHES_IN_FLIGHT
     now = datetime.now(UTC)
-    for dlq_type, subscription in subscriptions:
-        if _done(report, options):
-            break
-        with Pass(subscription, options.max_scan) as walk:
-            for batch in walk.batches():
-                chosen = _choose(run, dlq_type, batch, now)
-                for start in range(0, len(chosen), run.chunk_size):
-                    _publish_chunk(run, walk, chosen[start:start + run.chunk_size], chosen[start:])
-                    if report.stopped_early:
-                        break
-                if _done(report, options):
-                    break
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="dlq-publish") as publishing:
+        run = _Run(publisher, topology, options, report, progress, _Pacer(options.rate),
+                   publish_chunk_size(options.rate), margin, renew_to, window, publishing)
+        for dlq_type, subscription in subscriptions:
+            if run.done():
+                break
+            with Pass(subscription, options.max_scan) as walk:
+                try:
+                    for batch in walk.batches():
+                        chosen = _choose(run, dlq_type, batch, now)
+                        for start in range(0, len(chosen), run.chunk_size):
+                            _publish_chunk(run, walk, chosen[start:start + run.chunk_size], chosen[start:])
+                            if report.stopped_early:
+                                break
+                        if run.done():
+                            break
+                finally:
+                    while run.in_flight:
+                        _settle_chunk(run, walk)
     return report
 
 
-def _done(report: RunReport, options: RedriveOptions, pending: int = 0) -> bool:
-    attempted = report.would_move if options.dry_run else report.moved + report.failed + pending
-    return report.stopped_early or (options.limit is not None and attempted >= options.limit)
-
-
-def _choose(run: _Run, dlq_type: EventType, batch: list[DeadLetter], now: datetime) -> list[tuple[DeadLetter, str]]:
+def _choose(run: _Run, dlq_type: EventType, batch: list[DeadLetter], now: datetime) -> Chunk:
     """The batch's messages to publish, with their topics; skipped ones and a dry run's are reported here."""
     options, report = run.options, run.report
-    chosen: list[tuple[DeadLetter, str]] = []
+    chosen: Chunk = []
     for letter in batch:
-        if _done(report, options, len(chosen)):
+        if run.done(len(chosen)):
             break
         if not options.selection.matches(letter, now):
             continue
@@ -214,19 +238,31 @@ def _choose(run: _Run, dlq_type: EventType, batch: list[DeadLetter], now: dateti
     return chosen
 
 
-def _publish_chunk(run: _Run, walk: Pass, chunk: list[tuple[DeadLetter, str]],
-                   unpublished: list[tuple[DeadLetter, str]]) -> None:
-    """Publish a chunk, wait for every confirmation, ack the confirmed ones, nack the failed ones.
+def _publish_chunk(run: _Run, walk: Pass, chunk: Chunk, unpublished: Chunk) -> None:
+    """Publish a chunk in the background once fewer than `window` chunks await confirmation.
 
-    Before publishing, the lease of the batch's unpublished messages is renewed if it could
-    run out while this chunk's confirmations are awaited (slow publishes, a low rate).
+    The oldest chunks in flight are settled first (which may stop the run on a failed
+    publish). Before publishing, the lease of the batch's unpublished messages is renewed
+    if it could run out while this chunk's confirmations are awaited (slow publishes, a
+    low rate).
     """
-    options, report = run.options, run.report
+    while len(run.in_flight) >= run.window:
+        _settle_chunk(run, walk)
+    if run.report.stopped_early:
+        return
     run.pacer.wait(len(chunk))
-    if walk.leased_until - time.monotonic() < run.renew_margin:
-        walk.lease([letter for letter, _ in unpublished], run.renew_to)
-    results = run.publisher.publish_raw_batch(
-        [(topic, letter.data, republish_attributes(letter, options.run_id)) for letter, topic in chunk])
+    waiting = [letter for letter, _ in unpublished]
+    if walk.lease_left(waiting) < run.renew_margin:
+        walk.lease(waiting, run.renew_to)
+    messages = [(topic, letter.data, republish_attributes(letter, run.options.run_id)) for letter, topic in chunk]
+    run.in_flight.append((chunk, run.publishing.submit(run.publisher.publish_raw_batch, messages)))
+
+
+def _settle_chunk(run: _Run, walk: Pass) -> None:
+    """The oldest chunk in flight: wait for every confirmation, ack the confirmed ones, nack the failed ones."""
+    options, report = run.options, run.report
+    chunk, publishing = run.in_flight.popleft()
+    results = publishing.result()
     if len(results) != len(chunk):  # a broken port: settle nothing, the messages stay
         raise RuntimeError(f"publisher answered {len(results)} results for {len(chunk)} messages")
     walk.settle([letter for (letter, _), result in zip(chunk, results, strict=True)

@@ -8,6 +8,7 @@ checked message by message; the real thing is in tests/integration/test_ops_dead
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -122,9 +123,15 @@ def test_republished_attributes_drop_pubsubs_and_count_the_redrive() -> None:
 
 
 class FakeDeadLetterSubscription:
-    """An in-memory pull subscription with leases, at the Pub/Sub client's port."""
+    """An in-memory pull subscription with leases, at the Pub/Sub client's port.
+
+    Thread-safe as the client is: a pass pulls ahead and acknowledges from threads of its own.
+    `fail_acks` makes acknowledge raise (the ids stay on the subscription).
+    """
 
     def __init__(self, messages: list[DeadLetter]) -> None:
+        self.lock = threading.RLock()
+        self.fail_acks = False
         self.messages = {m.message_id: m for m in messages}
         self.leased_until: dict[str, float] = {}
         self.acked: list[str] = []
@@ -134,6 +141,10 @@ class FakeDeadLetterSubscription:
         self.lease = 60.0
 
     def pull(self, request: dict[str, Any], timeout: float) -> Any:
+        with self.lock:
+            return self._pull(request)
+
+    def _pull(self, request: dict[str, Any]) -> Any:
         now = time.monotonic()
         free = [m for mid, m in self.messages.items() if self.leased_until.get(mid, 0) <= now]
         batch = free[:request["max_messages"]]
@@ -144,6 +155,12 @@ class FakeDeadLetterSubscription:
             for m in batch])
 
     def acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
+        with self.lock:
+            self._acknowledge(ack_ids)
+
+    def _acknowledge(self, ack_ids: list[str]) -> None:
+        if self.fail_acks:
+            raise RuntimeError("UNAVAILABLE")
         self.requests.append(("acknowledge", len(ack_ids)))
         for ack_id in ack_ids:
             self.messages.pop(ack_id.split(":", 1)[1], None)
@@ -151,6 +168,10 @@ class FakeDeadLetterSubscription:
             self.acked.append(ack_id)
 
     def modify_ack_deadline(self, subscription: str, ack_ids: list[str], ack_deadline_seconds: int) -> None:
+        with self.lock:
+            self._modify_ack_deadline(ack_ids, ack_deadline_seconds)
+
+    def _modify_ack_deadline(self, ack_ids: list[str], ack_deadline_seconds: int) -> None:
         self.requests.append(("modify_ack_deadline", len(ack_ids)))
         for ack_id in ack_ids:
             message_id = ack_id.split(":", 1)[1]
@@ -173,8 +194,13 @@ class Recorder:
         self.fail_after = fail_after
         self.fail_cids = fail_cids
         self.timeout_seconds = timeout_seconds
+        self.lock = threading.Lock()
 
     def publish_raw_batch(self, messages: Sequence[RawMessage]) -> list[str | PublishError]:
+        with self.lock:
+            return self._publish(messages)
+
+    def _publish(self, messages: Sequence[RawMessage]) -> list[str | PublishError]:
         self.batches.append(len(messages))
         results: list[str | PublishError] = []
         for topic, _, attributes in messages:
@@ -251,6 +277,71 @@ def test_redrive_batches_pulls_publishes_and_acks() -> None:
     assert not fake.leased_until
 
 
+class HeldFirstChunk(Recorder):
+    """Holds the first chunk's confirmations until the next chunk is being published (at most 5 s)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.next_started = threading.Event()
+        self.overlapped = False
+
+    def publish_raw_batch(self, messages: Sequence[RawMessage]) -> list[str | PublishError]:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            self.overlapped = self.next_started.wait(timeout=5)
+        else:
+            self.next_started.set()
+        return super().publish_raw_batch(messages)
+
+
+def test_the_next_chunk_is_published_while_the_previous_ones_confirmations_come_and_acks_wait_for_them() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(250)]
+    publisher = HeldFirstChunk()
+    fake = FakeDeadLetterSubscription(letters)
+    acked_unconfirmed: list[str] = []
+    acknowledge = fake.acknowledge
+
+    def checked(subscription: str, ack_ids: list[str]) -> None:
+        confirmed = {attributes["correlation_id"] for _, attributes in publisher.sent}
+        acked_unconfirmed.extend(i for i in ack_ids
+                                 if fake.messages[i.split(":", 1)[1]].attributes["correlation_id"] not in confirmed)
+        acknowledge(subscription, ack_ids)
+
+    fake.acknowledge = checked  # type: ignore[method-assign]
+    topology = load_topology()
+    report = deadletters.redrive([(topology.event_type("stage_changed"),
+                                   Subscription(fake, "p", "stage-changed-dlq-ops", emulator=True))],
+                                 publisher, topology, RedriveOptions())
+    assert publisher.overlapped  # two chunks awaited confirmation at once
+    assert (report.moved, len(fake.messages), acked_unconfirmed) == (250, 0, [])
+    assert sorted(n for method, n in fake.requests if method == "acknowledge") == [50, 100, 100]
+
+
+def test_after_a_failed_publish_the_chunks_in_flight_are_settled_and_nothing_more_is_published() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(250)]
+    publisher = Recorder(fail_cids=("c1",))
+    report, fake = _redrive(letters, publisher)
+    # The second chunk was published before the first's failure was known; the third never was.
+    assert publisher.batches == [100, 100] and deadletters.PUBLISHES_IN_FLIGHT == 2
+    assert (report.moved, report.failed, report.stopped_early) == (199, 1, True)
+    assert len(fake.messages) == 51 and "m-1" in fake.messages and not fake.leased_until
+
+
+def test_an_acknowledgement_that_fails_is_raised_and_the_messages_stay() -> None:
+    letters = [_letter(f"c{i}", n=i) for i in range(5)]
+    fake = FakeDeadLetterSubscription(letters)
+    fake.fail_acks = True
+    topology = load_topology()
+    with pytest.raises(deadletters.AckError, match="5 message\\(s\\) not acknowledged"):
+        deadletters.redrive([(topology.event_type("stage_changed"),
+                              Subscription(fake, "p", "stage-changed-dlq-ops", emulator=True))],
+                            Recorder(), topology, RedriveOptions())
+    assert len(fake.messages) == 5
+
+
 def test_a_rate_paces_chunks() -> None:
     letters = [_letter(f"c{i}", n=i) for i in range(6)]
     publisher = Recorder()
@@ -300,7 +391,7 @@ def test_the_report_says_how_many_failed_and_where_it_stopped(capsys: pytest.Cap
     _print_report(report, 7, False, "moved")
     out = capsys.readouterr().out
     assert "audit run 7: matched 3, moved 2, skipped 0, failed 1 (partial)" in out
-    assert "c1" in out and "stopped after the batch with the first failed publish" in out
+    assert "c1" in out and "stopped after the first failed publish" in out
 
 
 def test_a_pass_sees_each_message_once_even_when_its_lease_runs_out() -> None:
