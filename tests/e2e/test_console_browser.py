@@ -41,7 +41,11 @@ if CHROMIUM is None or CHROMEDRIVER is None:  # `make browser` installs them; `m
     pytest.fail("chromium and chromedriver are needed: run `make browser`", pytrace=False)
 
 from selenium import webdriver  # noqa: E402 - after the check that says how to get a browser
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -121,10 +125,15 @@ def log_in(browser: WebDriver, console: Console, email: str, password: str = PAS
 
 
 def text(browser: WebDriver) -> str:
+    """The page's visible text; empty while a navigation replaces the document under the read."""
     try:
         return str(browser.find_element(By.TAG_NAME, "body").text)
-    except (StaleElementReferenceException, NoSuchElementException):  # the page is being replaced
+    except (StaleElementReferenceException, NoSuchElementException):
         return ""
+    except WebDriverException as exc:  # chromedriver also words a stale node as "does not belong to the document"
+        if "does not belong to the document" in str(exc):
+            return ""
+        raise
 
 
 def wait_text(browser: WebDriver, needle: str, timeout: float = 30) -> None:
