@@ -30,7 +30,10 @@ HOW_TO_READ = """\
   the same pool, run in slices between each writer's slices (each row's floor is its own slices').
   *stmts* is statements per envelope (BEGIN and COMMIT included), *rtt* is wire round trips
   per envelope (each one a wait on the server) — the figure that decides the speed over a
-  network to Cloud SQL.
+  network to Cloud SQL. The rows *over a 0.5 ms link* run the same bench, floor included, on a
+  database of its own through `bench/link.py`, a loopback TCP proxy that delays every byte by
+  half of 0.5 ms each way: Cloud SQL's round trip from a function in its region (0.3-1 ms),
+  where a unix socket's is ~50 us.
 * **soak and drills** are not in this table: `make soak` prints its own tables of counts and
   writes them to [soak.md](soak.md).
 * **end to end**: webhook sent -> its `events` row committed, paced below saturation on the
