@@ -4,12 +4,19 @@ Cloud Functions loads this file and asks it for the entry point named in Terrafo
 `entry_point` of each function in shared/topology.json). Each target's module is imported
 only when that target is asked for (PEP 562 module `__getattr__`), so a writer's cold start
 does not pay for the assistant's OpenAI client or the edge's source parsers.
+
+pydantic reads every installed distribution's metadata for plugins when it compiles its
+first model (~15 ms of a cold start); the functions use none, so main.py turns the search
+off unless the environment already says otherwise (PYDANTIC_DISABLE_PLUGINS).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 TARGETS: dict[str, str] = {
     "assistant": "functions.assistant",

@@ -19,12 +19,13 @@ HOW_TO_READ = """\
   1.00 means "costs nothing over the floor". The absolute figures are this machine's and move
   from run to run; the ratios are what to compare between runs and commits.
 * **cold start**: a fresh interpreter imports `main.py` through functions-framework and makes
-  the one client the target needs (median of N runs); floor: functions-framework with a
-  function that imports nothing, plus the same client.
+  the one client the target needs (median of N runs), the project's bytecode compiled once
+  beforehand as the deployed build does; floor: functions-framework with a function that
+  imports nothing, plus the same client.
 * **edge**: webhooks/s and latency served by functions-framework/gunicorn (gthread,
   THREADS=8) against the Pub/Sub emulator, each request verified (token), validated,
-  enveloped and its publish confirmed; floor: the same server and publisher publishing a
-  fixed message.
+  enveloped, logged and its publish confirmed; floor: the same server and publisher publishing a
+  fixed message. Each server writes its output to a file (as a platform's log agent takes it).
 * **writers**: `ledger.process` called directly on a real Postgres (pgserver, unix socket),
   one envelope after another, for every event type; floor: a one-row INSERT transaction through
   the same pool, run in slices between each writer's slices (each row's floor is its own slices').

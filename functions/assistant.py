@@ -4,7 +4,10 @@ from typing import Any
 
 import functions_framework
 
+from shared import subscriber
 from shared.assistant import service
+
+subscriber.prepare("assistant", writers=False)  # it answers; conversations_writer writes the message
 
 
 @functions_framework.cloud_event

@@ -5,6 +5,9 @@ from typing import Any
 import functions_framework
 
 from shared.console.web import serve
+from shared.payloads import build_for
+
+build_for("console")
 
 
 @functions_framework.http

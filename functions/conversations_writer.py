@@ -6,6 +6,8 @@ import functions_framework
 
 from shared import subscriber
 
+subscriber.prepare("conversations_writer")
+
 
 @functions_framework.cloud_event
 def conversations_writer(cloud_event: Any) -> None:

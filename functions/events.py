@@ -5,7 +5,10 @@ from typing import Any
 import functions_framework
 
 from shared.http_adapter import serve
+from shared.payloads import build_for
 from shared.sources import generic_event
+
+build_for("events")
 
 
 @functions_framework.http

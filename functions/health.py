@@ -5,7 +5,7 @@ from typing import Any
 import functions_framework
 
 from shared.health import check
-from shared.http_adapter import flask_response
+from shared.responses import flask_response
 
 
 @functions_framework.http

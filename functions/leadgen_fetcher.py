@@ -6,6 +6,8 @@ import functions_framework
 
 from shared import subscriber
 
+subscriber.prepare("leadgen_fetcher")
+
 
 @functions_framework.cloud_event
 def leadgen_fetcher(cloud_event: Any) -> None:

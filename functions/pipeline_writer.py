@@ -6,6 +6,8 @@ import functions_framework
 
 from shared import subscriber
 
+subscriber.prepare("pipeline_writer")
+
 
 @functions_framework.cloud_event
 def pipeline_writer(cloud_event: Any) -> None:

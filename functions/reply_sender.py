@@ -4,7 +4,9 @@ from typing import Any
 
 import functions_framework
 
-from shared import replies
+from shared import replies, subscriber
+
+subscriber.prepare("reply_sender", writers=False)  # its outbox, not a writer, records the send
 
 
 @functions_framework.cloud_event

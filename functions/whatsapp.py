@@ -6,9 +6,11 @@ from typing import Any
 import functions_framework
 
 from shared.http_adapter import serve
+from shared.payloads import build_for
 from shared.sources.routing import router
 
 _route = router("whatsapp")
+build_for("whatsapp")
 
 
 @functions_framework.http

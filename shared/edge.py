@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,20 +33,12 @@ from shared.inbound import (
 )
 from shared.log import bind, get_logger, log_context
 from shared.publisher import EnvelopePublisher, PublishError
+from shared.responses import Response
 
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-@dataclass
-class Response:
-    """Framework-neutral answer; functions/ turns it into a Flask response."""
-
-    status: int
-    body: dict[str, Any] | str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def correlation_id_from(headers: Mapping[str, str]) -> str:

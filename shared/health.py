@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.edge import Response
 from shared.publisher import EnvelopePublisher, get_publisher
+from shared.responses import Response
 from shared.topology import load_topology
 
 

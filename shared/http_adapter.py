@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared.config import get_settings
-from shared.edge import Response, handle
+from shared.edge import handle
 from shared.inbound import Adapter, RawRequest, Router
 from shared.log import configure_logging
 from shared.publisher import get_publisher
+from shared.responses import flask_response
 
 
 def raw_request(request: Any) -> RawRequest:
@@ -23,16 +23,6 @@ def raw_request(request: Any) -> RawRequest:
         read_body=lambda limit: request.stream.read(limit),
         query=request.args,
     )
-
-
-def flask_response(response: Response) -> tuple[str, int, dict[str, str]]:
-    """(body, status, headers) — the tuple form functions-framework accepts."""
-    headers = dict(response.headers)
-    if isinstance(response.body, str):
-        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-        return response.body, response.status, headers
-    headers["Content-Type"] = "application/json"
-    return json.dumps(response.body, ensure_ascii=False), response.status, headers
 
 
 def serve(request: Any, *, function: str, adapter: Adapter | None = None, router: Router | None = None,

@@ -58,6 +58,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that formats a record before taking the handler's lock, not while holding it.
+
+    Concurrent requests (gunicorn threads) log through the one handler; formatting a line (masking,
+    JSON) under its lock made every other request thread wait for it.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not self.filter(record):
+            return False
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return True
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self.stream.write(line)
+                self.flush()
+            except Exception:
+                self.handleError(record)
+        return True
+
+
 _configured_level: str | None = None
 
 
@@ -72,7 +96,7 @@ def configure_logging(level: str = "INFO") -> None:
         return
     root = logging.getLogger()
     if _configured_level is None:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = JsonLinesHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         root.handlers = [handler]
     root.setLevel(level)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import emails, phones  # noqa: F401 - the lead's phone and e-mail are parsed on every event
 from shared.payloads import LeadCreated, LeadgenReceived
 
 SOURCE = "meta_leadgen"

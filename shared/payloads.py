@@ -2,11 +2,17 @@
 
 Every model forbids nothing extra at the top level that a writer would silently
 drop: unknown form answers go to `extra`, which is kept as JSON on the row.
+
+Phones and e-mails are parsed where they enter (the edge, the console): that is where the
+phone and e-mail parsers (phonenumbers, email-validator) are loaded. A payload read back
+from an envelope (`E164_CONTEXT`) carries what they already normalised, so a subscriber
+reads it without them; only a value in another shape is parsed again.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -17,33 +23,53 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     ValidationInfo,
     model_validator,
 )
 
 from shared import storable
-from shared.phones import InvalidPhone, normalize_phone
+from shared.topology import load_topology
 
-E164_CONTEXT = {"phones": "e164"}  # validation context for payloads read back from an envelope
+# Validation context for values already normalised: a payload read back from an envelope, a phone
+# read from the database, a sender id shared.phones already read.
+E164_CONTEXT = {"phones": "e164"}
+_E164_DIGITS = re.compile(r"[0-9]{7,15}")  # what shared.phones returns, and reads back unchanged
+_NORMALISED_EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")  # local@domain, no display name or spaces
 
 
 def _phone(value: str, info: ValidationInfo) -> str:
-    """Any usual writing of a phone, Brazilian by default; E.164 digits when reading an envelope.
+    """Any usual writing of a phone, Brazilian by default; E.164 digits as they are when already normalised.
 
     An envelope carries E.164 digits without '+' (`14155550123`), which read as written by a
-    person would be taken for a Brazilian national number.
+    person would be taken for a Brazilian national number. shared.phones returns only digits
+    that it reads back as themselves, so digits of that shape are not parsed again.
     """
-    if info.context == E164_CONTEXT and value.isdigit():
-        value = "+" + value
+    if info.context == E164_CONTEXT:
+        if _E164_DIGITS.fullmatch(value):
+            return value
+        if value.isdigit():
+            value = "+" + value
+    from shared.phones import InvalidPhone, normalize_phone  # the edge's parser; loaded with the edge
+
     try:
         return normalize_phone(value)
     except InvalidPhone as exc:
         raise ValueError(f"not a phone number: {exc}") from exc
 
 
+def _email(value: str, info: ValidationInfo) -> str:
+    """An e-mail address as pydantic's EmailStr reads it (email-validator, normalised); one already
+    normalised (read back from an envelope) is taken as it is."""
+    if info.context == E164_CONTEXT and _NORMALISED_EMAIL.fullmatch(value):
+        return value
+    from shared.emails import normalize_email  # the edge's parser; loaded with the edge
+
+    return normalize_email(value)
+
+
 Phone = Annotated[str, AfterValidator(_phone)]
+Email = Annotated[str, AfterValidator(_email)]
 
 MAX_FREE_FORM_DEPTH = 8
 MAX_FREE_FORM_BYTES = 32 * 1024
@@ -82,7 +108,9 @@ PlatformId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, in
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # A model's validator is compiled when a function that uses it is loaded (`build_for`), so each
+    # function pays for its own event types only (all of them cost ~25 ms); elsewhere, on first use.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 def needs_one_of(*fields: str, message: str) -> Any:
@@ -108,7 +136,7 @@ class LeadRef(Payload):
 class LeadCreated(Payload):
     name: ShortText | None = None
     phone: Phone | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     source: ShortText = "manual"
     source_lead_id: ShortText | None = None
     funnel: ShortText | None = None
@@ -255,6 +283,17 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "handoff_requested": HandoffRequested,
     "note_added": NoteAdded,
 }
+
+
+def build_for(function: str) -> None:
+    """Compile now the models of the event types `function` reads or publishes (shared/topology.json),
+    with the bases they validate through: at the function's load, not on its first request."""
+    topology = load_topology()
+    spec = topology.functions[function]
+    for event_type in sorted(topology.subscribed_event_types(function) | set(spec.publishes)):
+        for model in reversed(PAYLOAD_MODELS[event_type].__mro__):
+            if isinstance(model, type) and issubclass(model, Payload) and model is not Payload:
+                model.model_rebuild()
 
 
 def parse_payload(event_type: str, data: Any, context: dict[str, str] | None = None) -> Payload:

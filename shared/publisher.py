@@ -10,13 +10,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.envelope import Envelope
 from shared.instance import PerInstance
 from shared.log import get_logger
 from shared.topology import Topology, load_topology
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
+
+    from shared.envelope import Envelope  # what it publishes; a caller has it loaded already
 
 log = get_logger(__name__)
 

@@ -19,8 +19,9 @@ from typing import Any
 from shared.db import Database
 from shared.envelope import Envelope
 from shared.log import get_logger, log_context
+from shared.payloads import build_for
 from shared.topology import load_topology
-from shared.writers import ledger, writer_for
+from shared.writers import WRITERS, ledger, writer_for
 
 log = get_logger(__name__)
 
@@ -68,6 +69,15 @@ def write_through_ledger(db: Database) -> Process:
         return ledger.process(db, envelope, message_id, writer_for(envelope.event_type))
 
     return process
+
+
+def prepare(function: str, *, writers: bool = True) -> None:
+    """Load, with the function, what each of its messages needs: the payload models of its event types
+    and, for the ledger's functions (`writers`), the writer of each event type it is subscribed to."""
+    build_for(function)
+    if writers:
+        for event_type in sorted(load_topology().subscribed_event_types(function) & set(WRITERS)):
+            writer_for(event_type)
 
 
 def run(cloud_event: Any, *, function: str, processor: Processor = write_through_ledger,

@@ -141,6 +141,9 @@ class TenantDirectory:
         return self.config().tenants.get(tenant_id)
 
     def config(self) -> TenantsConfig:
+        current = self._config
+        if current is not None and self._unchanged():
+            return current  # every request asks: no lock while the document is the one already read
         with self._lock:
             try:
                 self._refresh()
@@ -150,6 +153,16 @@ class TenantDirectory:
                 log.error("tenant configuration not refreshed; keeping the last good one: %s", exc)
             assert self._config is not None
             return self._config
+
+    def _unchanged(self) -> bool:
+        """The document read is still the one to use (same file stamp, or inside its TTL); False when unsure."""
+        if self.file is not None:
+            try:
+                stat = self.file.stat()
+            except OSError:
+                return False  # _refresh, under the lock, decides what a missing file means
+            return bool((stat.st_mtime_ns, stat.st_size) == self._stamp)
+        return self._stamp is not None and self._clock() - float(self._stamp) < self.ttl_seconds
 
     def _refresh(self) -> None:
         if self.file is not None:

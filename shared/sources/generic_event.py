@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared import emails, phones  # noqa: F401 - phones and e-mails in events are parsed on every request
 from shared.config import Settings, get_settings
 from shared.envelope import CLOCK_SKEW, build_envelope
 from shared.inbound import EdgeError, Inbound, Outcome, RawRequest, Route, Router, validation_fields

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.envelope import Envelope, build_envelope
 from shared.inbound import EdgeError, Inbound, validation_fields
-from shared.payloads import MessageReceived
+from shared.payloads import E164_CONTEXT, MessageReceived
 from shared.phones import InvalidPhone, provider_phone
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -32,13 +32,13 @@ def epoch(raw: Any, *, millis: bool = False) -> datetime | None:
 
 
 def sender_phone(raw: Any, field: str) -> str:
-    """A provider's sender id (JID or digits with the country code) as `+E.164`; a 400 naming `field` otherwise.
+    """A provider's sender id (JID or digits with the country code) as E.164 digits; a 400 naming `field` otherwise.
 
-    With its '+', the payload's phone validator reads it as international, never as a
-    Brazilian national number that happens to have the same digits.
+    Read as international first (never as a Brazilian national number that happens to have
+    the same digits); `message_payload` takes the digits as they are, so each is parsed once.
     """
     try:
-        return "+" + provider_phone(str(raw or ""))
+        return provider_phone(str(raw or ""))
     except InvalidPhone as exc:
         raise EdgeError(400, "invalid_request", "the sender is not a phone",
                         [{"field": field, "message": str(exc)}]) from exc
@@ -103,13 +103,14 @@ def referral(raw: Any) -> dict[str, Any] | None:
 def message_payload(*, provider: str, message_id: str, phone: str, chat_id: str, display_name: str | None,
                     content: Content, sent_at: datetime | None, ad: dict[str, Any] | None = None,
                     status_reply: bool = False) -> MessageReceived:
-    """The `message_received` payload every WhatsApp adapter builds from what it read."""
-    return MessageReceived(
+    """The `message_received` payload every WhatsApp adapter builds from what it read; `phone` is
+    `sender_phone`'s E.164 digits, already normalised (E164_CONTEXT)."""
+    return MessageReceived.model_validate(dict(
         provider=provider, provider_message_id=message_id, phone=phone, chat_id=chat_id,
         display_name=text_or_none(display_name), text=content.text, message_type=content.message_type,
         raw_type=content.raw_type[:200], media=content.details, sent_at=sent_at, referral=ad,
         status_reply=status_reply or None,
-    )
+    ), context=E164_CONTEXT)
 
 
 def envelope_for(inbound: Inbound, message: MessageReceived) -> Envelope:

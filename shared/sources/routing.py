@@ -5,6 +5,9 @@ URLs carry the tenant: `/<tenant>/<source>`, optionally after `/webhook/whatsapp
 default tenant's first source (generic form, Evolution), so the original URLs keep
 working; whether they need proof is the default tenant's configuration. An unknown
 tenant, or a source the tenant has not turned on, is 404.
+
+A channel's parsers are imported when its router is made (with its function), and only
+its own: the whatsapp function does not load the lead sources, nor leads the WhatsApp ones.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from shared.inbound import EdgeError, Inbound, Outcome, RawRequest, Reply, Route, Router
-from shared.sources import evolution, google_ads, gupshup, lead_form, meta_cloud, meta_hub, meta_leadgen, typeform, zapi
 from shared.tenants import TENANT_ID, SourceSettings, TenantDirectory, TenantsUnavailable, get_directory
 from shared.verification import (
     require_google_key,
@@ -57,21 +60,39 @@ class SourceSpec:
     handshake: Callable[[Inbound, SourceSettings | None], Reply] | None = None
 
 
-SOURCES: dict[str, dict[str, SourceSpec]] = {
-    "whatsapp": {
+def _whatsapp() -> dict[str, SourceSpec]:
+    from shared.sources import evolution, gupshup, meta_cloud, meta_hub, zapi
+
+    return {
         "evolution": SourceSpec(evolution.adapt, _token),
         "zapi": SourceSpec(zapi.adapt, _token),
         "meta": SourceSpec(meta_cloud.adapter("meta"), _hub, meta_hub.handshake),
         "360dialog": SourceSpec(meta_cloud.adapter("360dialog"), _token),
         "gupshup": SourceSpec(gupshup.adapt, _token),
-    },
-    "leads": {
+    }
+
+
+def _leads() -> dict[str, SourceSpec]:
+    from shared import emails, phones  # noqa: F401 - a lead's phone and e-mail are parsed on every request
+    from shared.sources import google_ads, lead_form, meta_hub, meta_leadgen, typeform
+
+    return {
         "form": SourceSpec(lead_form.adapt, _token),
         "meta": SourceSpec(meta_leadgen.adapt, _hub, meta_hub.handshake),
         "typeform": SourceSpec(typeform.adapt, _typeform),
         "google_ads": SourceSpec(google_ads.adapt, _google),
-    },
-}
+    }
+
+
+CHANNELS: dict[str, Callable[[], dict[str, SourceSpec]]] = {"whatsapp": _whatsapp, "leads": _leads}
+
+
+@cache
+def sources(channel: str) -> dict[str, SourceSpec]:
+    """The channel's sources by name, their parsers imported on first use."""
+    return CHANNELS[channel]()
+
+
 DEFAULT_SOURCE = {"whatsapp": "evolution", "leads": "form"}
 PREFIXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "whatsapp": (("webhook", "whatsapp"),),
@@ -96,13 +117,14 @@ def split_path(channel: str, path: str, default_tenant: str) -> tuple[str, str]:
         return default_tenant, DEFAULT_SOURCE[channel]
     if len(segments) == 2 or (len(segments) == 3 and tuple([channel, segments[1]]) in _TRAILING_EVENT):
         return segments[0], segments[1]
-    raise _not_found(f"use /<tenant>/<source>; sources here: {', '.join(SOURCES[channel])}")
+    raise _not_found(f"use /<tenant>/<source>; sources here: {', '.join(sources(channel))}")
 
 
 def resolve(channel: str, request: RawRequest, directory: TenantDirectory, default_tenant: str) -> Route:
     tenant_id, source = split_path(channel, request.path, default_tenant)
-    if not re.match(TENANT_ID, tenant_id) or source not in SOURCES[channel]:
-        raise _not_found(f"no such tenant or source ({channel} sources: {', '.join(SOURCES[channel])})")
+    specs = sources(channel)
+    if not re.match(TENANT_ID, tenant_id) or source not in specs:
+        raise _not_found(f"no such tenant or source ({channel} sources: {', '.join(specs)})")
     try:
         tenant = directory.get(tenant_id)
     except TenantsUnavailable as exc:
@@ -110,7 +132,7 @@ def resolve(channel: str, request: RawRequest, directory: TenantDirectory, defau
     settings = tenant.source(channel, source) if tenant is not None else None
     if tenant is None or settings is None:
         raise _not_found("no such tenant, or the tenant does not take this source")
-    spec = SOURCES[channel][source]
+    spec = specs[source]
     return Route(
         tenant=tenant_id,
         source=source,
@@ -142,8 +164,9 @@ def _verifier(spec: SourceSpec, settings: SourceSettings,
 
 def router(channel: str, directory: Callable[[], TenantDirectory] = get_directory) -> Router:
     """The Router for one HTTP function (`whatsapp` or `leads`)."""
-    if channel not in SOURCES:
+    if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
+    sources(channel)  # its parsers load with the function that routes to them
 
     def route(request: RawRequest) -> Route:
         from shared.config import get_settings

@@ -1,9 +1,10 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from shared.envelope import SCHEMA_VERSION, Envelope, build_envelope, event_id_for
-from shared.payloads import LeadCreated
+from shared.payloads import E164_CONTEXT, LeadCreated
 from shared.topology import TOPOLOGY_FILE, load_topology, parse_topology
 
 
@@ -65,3 +66,16 @@ def test_topology_checks_refuse_what_would_never_deliver() -> None:
     raw["event_types"]["won"]["dead_letter_topic"] = "lead-created"
     with pytest.raises(ValueError, match="used twice"):
         parse_topology(raw)
+
+
+def test_a_payload_read_back_keeps_what_the_edge_normalised_and_parses_anything_else() -> None:
+    """Subscribers read envelopes without the phone and e-mail parsers; a value in another shape is still parsed."""
+    read = LeadCreated.model_validate({"phone": "14155550123", "email": "ana@example.com"}, context=E164_CONTEXT)
+    assert (read.phone, read.email) == ("14155550123", "ana@example.com")
+    other = LeadCreated.model_validate({"phone": "+55 (11) 99999-8888", "email": "Ana <ana@EXAMPLE.com>"},
+                                       context=E164_CONTEXT)
+    assert (other.phone, other.email) == ("5511999998888", "ana@example.com")
+    with pytest.raises(ValidationError, match="not a valid email address"):
+        LeadCreated.model_validate({"phone": "14155550123", "email": "ana at example"}, context=E164_CONTEXT)
+    with pytest.raises(ValidationError, match="not a phone number"):
+        LeadCreated.model_validate({"phone": "123"}, context=E164_CONTEXT)

@@ -5,9 +5,8 @@ import pytest
 from phonenumbers import PhoneNumberType
 
 from shared.masking import mask_email, mask_phone, mask_text
-from shared.payloads import MessageReceived
 from shared.phones import InvalidPhone, normalize_phone, phone_from_jid, provider_phone
-from shared.sources.messages import sender_phone
+from shared.sources.messages import Content, message_payload, sender_phone
 
 _TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE,
           PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.TOLL_FREE)
@@ -45,8 +44,8 @@ def test_every_country_reads_the_same_from_every_provider_id_format(region: str,
 @pytest.mark.parametrize(("region", "digits"), FOREIGN)
 def test_a_foreign_sender_survives_the_message_payload(region: str, digits: str) -> None:
     """The bug of issue 18: the payload re-read `351912345678` as a Brazilian national number."""
-    message = MessageReceived(provider="meta", provider_message_id="wamid.X", chat_id=digits,
-                              phone=sender_phone(digits, "from"))
+    message = message_payload(provider="meta", message_id="wamid.X", phone=sender_phone(digits, "from"),
+                              chat_id=digits, display_name=None, content=Content("text", "text", "oi"), sent_at=None)
     assert message.phone == digits, region
 
 

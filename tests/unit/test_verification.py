@@ -214,6 +214,35 @@ def test_a_bad_document_keeps_the_last_good_one(directory: TenantDirectory) -> N
     assert directory.get("acme") is None, "a valid change is picked up without a restart"
 
 
+def test_a_tenants_file_that_disappears_keeps_the_last_good_document(directory: TenantDirectory) -> None:
+    assert directory.get("acme") is not None and directory.file is not None
+    directory.file.unlink()
+    assert directory.get("acme") == config().tenants["acme"]
+
+
+class CountingStore(SecretStore):
+    """The secret store's port: the tenants document, counting the reads."""
+
+    def __init__(self) -> None:
+        super().__init__(backend="env")
+        self.reads = 0
+
+    def get(self, name: str, refresh: bool = False) -> str:
+        self.reads += 1
+        return render_config(config())
+
+
+def test_the_published_document_is_read_once_per_ttl() -> None:
+    now = [0.0]
+    store = CountingStore()
+    directory = TenantDirectory(store=store, ttl_seconds=60, clock=lambda: now[0])
+    assert directory.get("acme") is not None and directory.get("acme") is not None
+    now[0] = 59.0
+    assert directory.get("acme") is not None and store.reads == 1
+    now[0] = 60.0
+    assert directory.get("acme") is not None and store.reads == 2
+
+
 def test_a_secret_missing_from_the_environment_is_503(directory: TenantDirectory,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(env_name("ct-acme-form-token"))
