@@ -52,17 +52,9 @@ def _is_json(content_type: str | None) -> bool:
     return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
 
 
-def handle(
-    request: RawRequest,
-    *,
-    function: str,
-    publisher: EnvelopePublisher,
-    settings: Settings,
-    adapter: Adapter | None = None,
-    router: Router | None = None,
-    tenant: str | None = None,
-    methods: tuple[str, ...] = ("POST",),
-) -> Response:
+def handle(request: RawRequest, *, function: str, publisher: EnvelopePublisher, settings: Settings,
+           adapter: Adapter | None = None, router: Router | None = None, tenant: str | None = None,
+           methods: tuple[str, ...] = ("POST",)) -> Response:
     """Run one request through the pipeline: a fixed `adapter`, or a `router` that picks one per path."""
     correlation_id = correlation_id_from(request.headers)
     headers = {CORRELATION_HEADER: correlation_id}

@@ -70,16 +70,8 @@ def event_id_for(tenant: str, source: str, event_type: str, source_id: str | Non
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{tenant}|{source}|{event_type}|{source_id}"))
 
 
-def build_envelope(
-    *,
-    event_type: str,
-    payload: Payload,
-    tenant: str,
-    source: str,
-    correlation_id: str,
-    source_id: str | None = None,
-    occurred_at: datetime | None = None,
-) -> Envelope:
+def build_envelope(*, event_type: str, payload: Payload, tenant: str, source: str, correlation_id: str,
+                   source_id: str | None = None, occurred_at: datetime | None = None) -> Envelope:
     now = datetime.now(UTC)
     return Envelope(
         event_id=event_id_for(tenant, source, event_type, source_id),

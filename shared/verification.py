@@ -16,9 +16,13 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from shared.inbound import EdgeError, RawRequest
 from shared.secrets import SecretStore, SecretUnavailable, get_store
+
+if TYPE_CHECKING:
+    from shared.tenants import SourceSettings
 
 TOKEN_HEADER = "X-Webhook-Token"  # noqa: S105 - a header name
 JWT_LEEWAY_SECONDS = 60
@@ -142,9 +146,9 @@ def require_jwt(secret: str, request: RawRequest) -> None:
         raise unauthorized("the JWT is not signed with this tenant's key, or has expired")
 
 
-def require_known_id(allowed: Iterable[str], found: Iterable[str | None], field: str) -> None:
-    """The platform's instance/app/number/page id must be one the tenant configured (when any is)."""
-    allowed_set = set(allowed)
+def require_known_id(settings: SourceSettings | None, found: Iterable[str | None], field: str) -> None:
+    """The platform's instance/app/number/page id must be one the tenant configured (when it configured any)."""
+    allowed_set = set(settings.ids) if settings is not None else set()
     if not allowed_set:
         return
     seen = [f for f in found if f]

@@ -170,13 +170,11 @@ def _context_info(message: dict[str, Any], data: _Data) -> dict[str, Any]:
 
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     webhook = _Webhook.model_validate(inbound.body)
-    if settings is not None:
-        require_known_id(settings.ids, [webhook.instance], "instance")
-    event = _event_name(webhook.event)
-    if event == "messages.update":
-        return statuses.evolution(inbound, webhook.data)
-    if event != "messages.upsert":
-        return Ignored(f"event {webhook.event} is not an incoming message")
+    require_known_id(settings, [webhook.instance], "instance")
+    if (other := messages.unless_a_message(_event_name(webhook.event), message="messages.upsert",
+                                           status="messages.update",
+                                           statuses=lambda: statuses.evolution(inbound, webhook.data))) is not None:
+        return other
     data = _Data.model_validate(webhook.data)
     if data.key.fromMe:
         return Ignored("own message (fromMe)")

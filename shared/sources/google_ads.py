@@ -46,8 +46,7 @@ class _Lead(BaseModel):
 
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     lead = _Lead.model_validate(inbound.body)
-    if settings is not None:
-        require_known_id(settings.ids, [lead.form_id], "form_id")
+    require_known_id(settings, [lead.form_id], "form_id")
     answers: dict[str, Any] = {}
     for i, column in enumerate(lead.user_column_data):
         answers[column.column_id or column.column_name or f"column_{i}"] = column.string_value

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.inbound import Ignored, Inbound, Outcome
+from shared.inbound import Inbound, Outcome
 from shared.sources import messages, meta_cloud, statuses
 from shared.sources.messages import Content, pick, text_or_none
 from shared.tenants import SourceSettings
@@ -83,12 +83,10 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     if isinstance(inbound.body, dict) and "entry" in inbound.body:
         return _cloud_api(inbound, settings)
     callback = _Callback.model_validate(inbound.body)
-    if settings is not None:
-        require_known_id(settings.ids, [callback.app], "app")
-    if callback.type == "message-event":
-        return statuses.gupshup(inbound)
-    if callback.type != "message":
-        return Ignored(f"{callback.type} is not an incoming message")
+    require_known_id(settings, [callback.app], "app")
+    if (other := messages.unless_a_message(callback.type, message="message", status="message-event",
+                                           statuses=lambda: statuses.gupshup(inbound))) is not None:
+        return other
     message = messages.validate_part(_Message, callback.payload, "payload.")
     phone = messages.sender_phone(message.sender.phone or message.source, "payload.sender.phone")
     extra = message.model_extra or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -9,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.envelope import Envelope, build_envelope
-from shared.inbound import EdgeError, Inbound, validation_fields
+from shared.inbound import EdgeError, Ignored, Inbound, Outcome, validation_fields
 from shared.payloads import E164_CONTEXT, MessageReceived
 from shared.phones import InvalidPhone, provider_phone
 
@@ -42,6 +43,14 @@ def sender_phone(raw: Any, field: str) -> str:
     except InvalidPhone as exc:
         raise EdgeError(400, "invalid_request", "the sender is not a phone",
                         [{"field": field, "message": str(exc)}]) from exc
+
+
+def unless_a_message(kind: str, *, message: str, status: str, statuses: Callable[[], Outcome]) -> Outcome | None:
+    """What a provider callback of `kind` is when it does not carry an incoming message (None when it does):
+    its delivery statuses when it is the `status` kind, otherwise ignored."""
+    if kind == message:
+        return None
+    return statuses() if kind == status else Ignored(f"{kind} is not an incoming message")
 
 
 def text_or_none(value: Any) -> str | None:

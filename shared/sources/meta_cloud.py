@@ -132,8 +132,7 @@ def adapter(provider: str) -> Callable[[Inbound, SourceSettings | None], Outcome
         statuses = 0
         for path, raw_value, entry_id in _values(inbound.body):
             value = messages.validate_part(_Value, raw_value, path)
-            if settings is not None:
-                require_known_id(settings.ids, [str(value.metadata.get("phone_number_id") or entry_id or "")],
+            require_known_id(settings, [str(value.metadata.get("phone_number_id") or entry_id or "")],
                                  f"{path}metadata.phone_number_id")
             statuses += len(value.statuses)
             names = _names(value.contacts)

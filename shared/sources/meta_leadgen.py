@@ -51,8 +51,7 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
                 value.setdefault("page_id", entry.id)
             lead = validate_part(LeadgenReceived, {k: v for k, v in value.items()
                                                    if k in LeadgenReceived.model_fields}, path)
-            if settings is not None:
-                require_known_id(settings.ids, [lead.page_id], f"{path}page_id")
+            require_known_id(settings, [lead.page_id], f"{path}page_id")
             envelopes.append(build_envelope(event_type="leadgen_received", payload=lead, tenant=inbound.tenant,
                                             source=SOURCE, correlation_id=inbound.correlation_id,
                                             source_id=lead.leadgen_id, occurred_at=lead.created_time))

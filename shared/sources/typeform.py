@@ -108,8 +108,7 @@ def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     if webhook.event_type != "form_response":
         return Ignored(f"{webhook.event_type} is not a form response")
     response = validate_part(_FormResponse, webhook.form_response, "form_response.")
-    if settings is not None:
-        require_known_id(settings.ids, [response.form_id], "form_response.form_id")
+    require_known_id(settings, [response.form_id], "form_response.form_id")
     field_map = settings.field_map if settings is not None else {}
     titles = _titles(response)
     answers: dict[str, Any] = {}

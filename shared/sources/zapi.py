@@ -89,12 +89,10 @@ _MEDIA = ("image", "video", "document", "audio", "sticker")
 
 def adapt(inbound: Inbound, settings: SourceSettings | None = None) -> Outcome:
     callback = _Callback.model_validate(inbound.body)
-    if settings is not None:
-        require_known_id(settings.ids, [callback.instanceId], "instanceId")
-    if callback.type == "MessageStatusCallback":
-        return statuses.zapi(inbound)
-    if callback.type != "ReceivedCallback":
-        return Ignored(f"{callback.type} is not an incoming message")
+    require_known_id(settings, [callback.instanceId], "instanceId")
+    if (other := messages.unless_a_message(callback.type, message="ReceivedCallback", status="MessageStatusCallback",
+                                           statuses=lambda: statuses.zapi(inbound))) is not None:
+        return other
     if callback.fromMe:
         return Ignored("own message (fromMe)")
     if callback.isGroup or (callback.phone or "").endswith("-group"):
