@@ -160,10 +160,18 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
 
 # -- (2) a writer process killed mid-stream --------------------------------------------------
 def _function_server(port: int) -> psutil.Process:
-    """The functions-framework process serving `port` (its gunicorn master)."""
-    for proc in psutil.process_iter(["cmdline"]):
+    """The functions-framework process serving `port` (its gunicorn master).
+
+    Its workers are forks with the same command line, and pids wrap (pid_max is 32768 here, and
+    a full test run goes round): the master is the match whose parent is not a match.
+    """
+    matches = {}
+    for proc in psutil.process_iter(["cmdline", "ppid"]):
         cmd = proc.info["cmdline"] or []
         if "functions_framework" in cmd and "--port" in cmd and cmd[cmd.index("--port") + 1] == str(port):
+            matches[proc.pid] = proc
+    for proc in matches.values():
+        if proc.info["ppid"] not in matches:
             return proc
     raise AssertionError(f"no function server on port {port}")
 
