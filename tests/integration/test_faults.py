@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.integration
 FULL = os.environ.get("CT_DRILL_SCALE", "short").lower() == "full"
 OUTAGE_SECONDS = 60 if FULL else 15
 PER_PHASE = 100 if FULL else 30
+SEND_SECONDS = 5.0  # the kill drills' load, paced: the kill lands while it still arrives
 
 
 def _requests(stack: RunningStack, webhooks: list[Webhook]) -> list[load.Request]:
@@ -194,13 +196,18 @@ def _gunicorn_worker(port: int, other_than: int | None = None) -> psutil.Process
 
 
 def _kill_mid_stream(stack: RunningStack, db: Database, first_lead: int, kill: Callable[[], None]) -> tuple[int, int]:
-    """Send 5 phases of lead forms, `kill` once a tenth is written; (sent, processed when killed)."""
+    """Send 5 phases of lead forms paced over SEND_SECONDS, `kill` once a tenth is written, while the rest
+    are still arriving (a writer at one statement per envelope drains an unpaced burst before any kill);
+    (sent, processed when killed)."""
     total = 5 * PER_PHASE
-    result = _send_all(stack, [lead_form(first_lead + i, "default") for i in range(total)])
+    with ThreadPoolExecutor(max_workers=1) as sender:
+        sending = sender.submit(_send_all, stack, [lead_form(first_lead + i, "default") for i in range(total)],
+                                SEND_SECONDS)
+        wait_for(lambda: _counts(db)["processed"] >= total // 10, timeout=60, interval=0.05)
+        kill()
+        at_kill = _counts(db)["processed"]
+        result = sending.result()
     assert result.statuses() == {202: total}
-    wait_for(lambda: _counts(db)["processed"] >= total // 10, timeout=60, interval=0.05)
-    kill()
-    at_kill = _counts(db)["processed"]
     assert at_kill < total, "the kill must land while envelopes are still flowing"
     return total, at_kill
 
