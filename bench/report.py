@@ -57,6 +57,28 @@ HOW_TO_READ = """\
 NOTES = (
     "These notes are the history of what the numbers changed, newest first, not this run's figures; "
     "this run's figures are the table above.",
+    "Fourth session, writers: the ledger's bookkeeping (ct_ledger_enter) and each event type's write, one "
+    "PL/pgSQL function each (sql/030_write_functions.sql), run as one prepared statement in an implicit "
+    "transaction: 1 round trip per envelope for every event type and for a duplicate delivery (5-8 before); "
+    "leadgen_received 2, as it asks whether the event was processed before calling the Graph API. On the unix "
+    "socket that buys little, a round trip costing ~50 us there, while the ledger row with its 4 indexes, the "
+    "lead lock and the write's own rows cost Postgres more than the floor's one row: the old code read 0.26-0.56 "
+    "of the floor on the new bench (two runs), the new code 0.67-0.95 in the run above. The floor now runs in "
+    "slices between each writer's slices (measured once, last, it had given one code 0.21-2.56). Over "
+    "bench/link.py's 0.5 ms round trip, Cloud SQL's, every database-only writer runs at 1.67-2.08x its floor "
+    "(the run above); leadgen_received stays below it, its time being the Graph API call.",
+    "Fourth session, cold start and edge: the cold-start bench compiles the project's bytecode before timing, as "
+    "the Cloud Functions build does (compileall); before, site-packages ran from .pyc and our code was compiled "
+    "on every run (~100 ms at the edge). Subscribers read envelopes without phonenumbers and email-validator "
+    "(E.164 digits and plain addresses the edge wrote are taken as they are, anything else parsed again), each "
+    "channel loads only its own sources, each function compiles only its own payload models, health loads no "
+    "pydantic, pydantic's plugin search is off: subscribers 1.7-2.6x -> 1.2-1.7x, edge targets 1.1-1.8x -> "
+    "1.0-1.5x (several runs each). What is left for a subscriber is pydantic itself (40-100 ms) and building "
+    "the envelope models, which every message needs. Edge: the phone is parsed once, no per-request lock on the "
+    "tenant document or in the log formatter, and the bench writes the servers' output to a file as a "
+    "platform's log agent would (py-spy showed them blocked on the stack's pipe); the ratio moved within the "
+    "noise (0.60-0.82 before, 0.62-0.83 after, 13 runs). The edge's own work is ~250 us of CPU per request: "
+    "phone parse 40, four validations 25, envelope and storable check 30, log line 25, route and proof 20, JSON 20.",
     "Fourth session, end to end: the watcher stamped a row when a 10 ms poll first saw it; the local stack's "
     "Postgres now records commit times (track_commit_timestamp) and the bench reads each row's "
     "pg_xact_commit_timestamp, with stage p50s and the emulator's push measured alone. Where the time goes "
