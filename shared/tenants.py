@@ -165,18 +165,16 @@ class TenantDirectory:
         return self._stamp is not None and self._clock() - float(self._stamp) < self.ttl_seconds
 
     def _refresh(self) -> None:
+        if self._config is not None and self._unchanged():
+            return
         if self.file is not None:
             stat = self.file.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp != self._stamp or self._config is None:
-                self._config = parse_config(self.file.read_bytes())
-                self._stamp = stamp
+            self._config = parse_config(self.file.read_bytes())
+            self._stamp = (stat.st_mtime_ns, stat.st_size)
             return
-        now = self._clock()
-        if self._config is None or self._stamp is None or now - float(self._stamp) >= self.ttl_seconds:
-            self._stamp = now  # one read per TTL even when it fails
-            store = self._store or get_store()
-            self._config = parse_config(store.get(self.secret_name, refresh=True))
+        self._stamp = self._clock()  # one read per TTL even when it fails
+        store = self._store or get_store()
+        self._config = parse_config(store.get(self.secret_name, refresh=True))
 
 
 def directory_from_env() -> TenantDirectory:
