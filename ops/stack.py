@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from ops.deliveries import DeliveryWatch, seek
-from ops.localdb import ensure_database, start_embedded
+from ops.localdb import ensure_database, record_commit_times, start_embedded
 from ops.stackinfo import ROOT as ROOT  # re-exported: tests and benchmarks take the repository's root from here
 from ops.stackinfo import StackError, local_dir, port_for
 from shared.config import DEFAULT_PROJECT
@@ -173,7 +173,7 @@ class Stack:
         url = os.environ.get("DATABASE_URL")
         if not url:
             self._pg = start_embedded(local_dir() / "pgdata")
-            _record_commit_times(self._pg)
+            record_commit_times(self._pg)
             url = ensure_database(self._pg.get_uri(), DB_NAME)
         self.database_url = url
         db = Database.for_url(url, size=1)
@@ -341,22 +341,6 @@ class Stack:
             self._pg = None
         (local_dir() / "stack.json").unlink(missing_ok=True)
         (local_dir() / "deliveries.json").unlink(missing_ok=True)
-
-
-def _record_commit_times(server: Any) -> None:
-    """Have the embedded Postgres record when each transaction commits (track_commit_timestamp).
-
-    Then `pg_xact_commit_timestamp(xmin)` says when a row was committed: the end-to-end
-    benchmark reads it instead of polling for the row. A server setting: written once into
-    the data directory and applied by one restart, before anything else connects.
-    """
-    import pgserver
-
-    if "on" in server.psql("SHOW track_commit_timestamp;").split():
-        return
-    server.psql("ALTER SYSTEM SET track_commit_timestamp = on;")
-    pgserver.pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
-    server.ensure_postgres_running()
 
 
 def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
