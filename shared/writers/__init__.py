@@ -5,9 +5,10 @@ that maps the payload to the function's values (shared/writers/calls.py); the le
 the call in its own statement. The payload is parsed inside the ledger's `process`, so a
 payload that does not validate is recorded as a failure like any other write.
 
-Each event type's writer module is imported the first time `writer_for` is asked for it:
-a subscriber asks for its own event types when it loads (shared.subscriber.prepare), so it
-loads only those writers (the leadgen writer brings the Graph client and the source parsers). reply_requested is not here:
+Each event type's writer module is imported the first time `writer_for` is asked for
+it: a subscriber asks for its own event types when it loads (shared.subscriber.prepare),
+so it loads only those writers (the leadgen writer brings the Graph client and the
+source parsers). reply_requested is not here:
 shared.replies sends it, because its outbox row must commit before the provider call.
 """
 
