@@ -1,9 +1,11 @@
 """Cold start: import-and-ready time of each deployed target, in a fresh interpreter each run.
 
 Ready = functions-framework built the app from `main.py` (what Cloud Functions loads) and
-the one Google client the target needs exists: the Pub/Sub publisher for HTTP targets,
-the pool and the pg8000 driver for writers. The floor is functions-framework building an
-app for a function that imports nothing, plus that same client and nothing else.
+the clients the target needs exist: the Pub/Sub publisher for HTTP targets, the pool and
+the pg8000 driver for writers, and for the assistant the OpenAI client too (most of its
+messages reach the model, so its first one would pay for it). The floor is
+functions-framework building an app for a function that imports nothing, plus those same
+clients and nothing else.
 
 Each run sets PYTHONDONTWRITEBYTECODE, so no run warms the next; but site-packages hold the
 bytecode pip compiled at install, while the project's own modules would be compiled from
@@ -42,11 +44,21 @@ elif kind == "writer":
     from shared.db import get_database
     get_database()
     import pg8000.dbapi
+elif kind == "assistant":
+    from shared.db import get_database
+    get_database()
+    import pg8000.dbapi
+    from shared.assistant.llm import get_model
+    get_model().client
 elif kind == "floor-http":
     from google.cloud import pubsub_v1
     pubsub_v1.PublisherClient()
 elif kind == "floor-writer":
     import pg8000.dbapi
+elif kind == "floor-assistant":
+    import pg8000.dbapi
+    from openai import OpenAI
+    OpenAI(api_key="bench", max_retries=0)
 print(time.perf_counter() - t0)
 """
 
@@ -54,7 +66,7 @@ print(time.perf_counter() - t0)
 @dataclass(frozen=True)
 class ColdStart:
     target: str
-    kind: str  # http | writer
+    kind: str  # http | writer | assistant
     median_s: float
     floor_s: float
     runs: int
@@ -62,7 +74,8 @@ class ColdStart:
 
 def time_once(target: str, source: Path, kind: str) -> float:
     env = {**os.environ, "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{free_port()}",  # a client, never a connection
-           "GOOGLE_CLOUD_PROJECT": "ct-bench-cold", "PYTHONDONTWRITEBYTECODE": "1"}
+           "GOOGLE_CLOUD_PROJECT": "ct-bench-cold", "PYTHONDONTWRITEBYTECODE": "1",
+           "OPENAI_API_KEY": "bench-placeholder"}  # the client is made, never called
     out = subprocess.run([sys.executable, "-c", _SCRIPT, target, str(source), kind], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -79,18 +92,24 @@ def compile_project() -> None:
 def measure(runs: int = 5) -> list[ColdStart]:
     compile_project()
     topology = load_topology()
-    floors: dict[str, list[float]] = {"http": [], "writer": []}
+    floors: dict[str, list[float]] = {kind: [] for kind in _KINDS}
     samples: dict[str, list[float]] = {name: [] for name in topology.functions}
     for _ in range(runs):  # interleaved, so a noisy moment hits targets and floors alike
-        floors["http"].append(time_once("floor_publish", FLOOR_SOURCE, "floor-http"))
-        floors["writer"].append(time_once("floor_writer", FLOOR_SOURCE, "floor-writer"))
+        for kind, floor in _KINDS.items():
+            floors[kind].append(time_once(floor, FLOOR_SOURCE, f"floor-{kind}"))
         for fn in topology.functions.values():
-            samples[fn.name].append(time_once(fn.entry_point, ROOT / "main.py", _kind(fn.trigger)))
-    return [ColdStart(fn.name, _kind(fn.trigger), median(samples[fn.name]), median(floors[_kind(fn.trigger)]), runs)
-            for fn in topology.functions.values()]
+            samples[fn.name].append(time_once(fn.entry_point, ROOT / "main.py", _kind(fn.name, fn.trigger)))
+    return [ColdStart(fn.name, kind, median(samples[fn.name]), median(floors[kind]), runs)
+            for fn in topology.functions.values() for kind in [_kind(fn.name, fn.trigger)]]
 
 
-def _kind(trigger: str) -> str:
+# kind -> the floor function served for it (the assistant's floor is the writer's, plus the OpenAI client)
+_KINDS = {"http": "floor_publish", "writer": "floor_writer", "assistant": "floor_writer"}
+
+
+def _kind(function: str, trigger: str) -> str:
+    if function == "assistant":
+        return "assistant"
     return "http" if trigger == "http" else "writer"
 
 
