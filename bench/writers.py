@@ -10,11 +10,16 @@ The floor runs in slices between each writer's slices, and each writer's ratio i
 floor of its own slices: on a shared machine both sides then see the same load.
 
 Two counts per envelope: statements (what the code executes, BEGIN and COMMIT included)
-and wire round trips (a flush of the socket that waits for the server's answer).
+and wire round trips (a flush of the socket that waits for the server's answer). Where the
+time goes, per envelope: this process' CPU (the Python side: validation, parameters, the
+driver), the Postgres backends' CPU (their /proc schedstat: the server side, commit
+included) and the WAL bytes written. `python -m bench.writers` prints all of them, the
+floor's beside each writer's, on a Postgres of its own (add `--link-ms 0.5` for the link).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -57,6 +62,15 @@ class _CountingSocket:
 class Counter:
     statements: int = 0
     round_trips: int = 0
+    client_cpu: float = 0.0  # seconds of this thread's CPU
+    server_cpu: float | None = 0.0  # seconds of the backends' CPU; None when their /proc is not readable
+    wal_bytes: int = 0
+
+    def add_costs(self, other: Counter) -> None:
+        self.client_cpu += other.client_cpu
+        self.server_cpu = None if self.server_cpu is None or other.server_cpu is None \
+            else self.server_cpu + other.server_cpu
+        self.wal_bytes += other.wal_bytes
 
 
 class CountingDatabase(Database):
@@ -65,6 +79,33 @@ class CountingDatabase(Database):
     def __init__(self, url: str, size: int = 2) -> None:
         super().__init__(replace(load_settings(), database_url=url), size=size)
         self.counter = Counter()
+        self.backends: set[int] = set()  # the server processes of this pool's connections
+        self._wal = Database.for_url(url, size=1)  # the WAL position, read outside the counted pool
+
+    def close(self) -> None:
+        super().close()
+        self._wal.close()
+
+    @contextmanager
+    def costs(self, counter: Counter) -> Iterator[None]:
+        """Add the block's CPU (this thread's, the backends') and WAL bytes to `counter`."""
+        wal, server, client = self._wal_position(), self._server_cpu(), time.thread_time()
+        yield
+        client = time.thread_time() - client
+        after = self._server_cpu()
+        counter.add_costs(Counter(client_cpu=client, server_cpu=None if server is None or after is None
+                                  else after - server, wal_bytes=self._wal_position() - wal))
+
+    def _server_cpu(self) -> float | None:
+        try:
+            return sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) for pid in self.backends) / 1e9
+        except (OSError, ValueError, IndexError):  # not on this machine, or not readable
+            return None
+
+    def _wal_position(self) -> int:
+        with self._wal.autocommit() as cur:
+            cur.execute("SELECT pg_current_wal_insert_lsn() - '0/0'")
+            return int(cur.fetchone()[0])
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
@@ -75,6 +116,7 @@ class CountingDatabase(Database):
 
 
 def _instrument(conn: Any, owner: CountingDatabase) -> None:
+    owner.backends.add(int(conn.execute_simple("SELECT pg_backend_pid()").rows[0][0]))
     for method in ("execute_simple", "execute_unnamed", "execute_named"):
         original = getattr(conn, method)
 
@@ -95,6 +137,27 @@ class WriterFigure:
     round_trips: float  # per envelope
     count: int
     floor_per_second: float  # the floor's rate in the slices measured between this figure's own
+    costs: Costs | None = None  # per envelope, this figure's and its floor slices'
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Where an envelope's time goes, per envelope: microseconds of CPU and bytes of WAL."""
+
+    client_us: float
+    server_us: float | None
+    wal_bytes: float
+    floor_client_us: float
+    floor_server_us: float | None
+    floor_wal_bytes: float
+
+    @classmethod
+    def of(cls, counter: Counter, done: int, floor: Counter, floor_done: int) -> Costs:
+        def us(seconds: float | None, n: int) -> float | None:
+            return None if seconds is None else seconds / n * 1e6
+
+        return cls(counter.client_cpu / done * 1e6, us(counter.server_cpu, done), counter.wal_bytes / done,
+                   floor.client_cpu / floor_done * 1e6, us(floor.server_cpu, floor_done), floor.wal_bytes / floor_done)
 
 
 def _envelope(event_type: str, payload: dict[str, Any], i: int, at: datetime) -> Envelope:
@@ -221,15 +284,20 @@ class Floor:
     seconds: float = 0.0
     counter: Counter = field(default_factory=Counter)
 
-    def slice(self, n: int) -> float:
-        """Run `n` floor transactions; the seconds they took (counted apart from the writer's statements)."""
+    def slice(self, n: int, costs: Counter) -> float:
+        """Run `n` floor transactions; the seconds they took (counted apart from the writer's statements),
+        their CPU and WAL added to `costs` too."""
         measured, self.db.counter = self.db.counter, self.counter
-        start = time.monotonic()
-        for _ in range(n):
-            with self.db.transaction() as cur:
-                cur.execute("INSERT INTO bench_floor (body) VALUES (%s::jsonb)", (self.body,))
-        elapsed = time.monotonic() - start
+        spent = Counter()
+        with self.db.costs(spent):
+            start = time.monotonic()
+            for _ in range(n):
+                with self.db.transaction() as cur:
+                    cur.execute("INSERT INTO bench_floor (body) VALUES (%s::jsonb)", (self.body,))
+            elapsed = time.monotonic() - start
         self.db.counter = measured
+        for counter in (costs, self.counter):
+            counter.add_costs(spent)
         self.done += n
         self.seconds += elapsed
         return elapsed
@@ -237,7 +305,8 @@ class Floor:
     def figure(self) -> WriterFigure:
         rate = self.done / self.seconds
         return WriterFigure("floor: one-row insert transaction", rate, self.counter.statements / self.done,
-                            self.counter.round_trips / self.done, self.done, rate)
+                            self.counter.round_trips / self.done, self.done, rate,
+                            Costs.of(self.counter, self.done, self.counter, self.done))
 
 
 def _run(db: CountingDatabase, name: str, envelopes: list[Envelope], max_seconds: float, floor: Floor
@@ -248,17 +317,50 @@ def _run(db: CountingDatabase, name: str, envelopes: list[Envelope], max_seconds
         with db.transaction() as cur:
             cur.execute("SELECT %s", (conn_warm,))
     db.counter = Counter()
+    floor_costs = Counter()
     deadline = time.monotonic() + max_seconds
     elapsed = floor_elapsed = 0.0
     done = floor_done = 0
     while done < len(envelopes) and time.monotonic() < deadline:
-        start = time.monotonic()
-        for n, envelope in enumerate(envelopes[done:done + SLICE], start=done):
-            ledger.process(db, envelope, f"msg-{name}-{n}", apply)
-        elapsed += time.monotonic() - start
+        with db.costs(db.counter):
+            start = time.monotonic()
+            for n, envelope in enumerate(envelopes[done:done + SLICE], start=done):
+                ledger.process(db, envelope, f"msg-{name}-{n}", apply)
+            elapsed += time.monotonic() - start
         sliced = min(SLICE, len(envelopes) - done)
         done += sliced
-        floor_elapsed += floor.slice(sliced)
+        floor_elapsed += floor.slice(sliced, floor_costs)
         floor_done += sliced
     return WriterFigure(name, done / elapsed, db.counter.statements / done, db.counter.round_trips / done, done,
-                        floor_done / floor_elapsed)
+                        floor_done / floor_elapsed, Costs.of(db.counter, done, floor_costs, floor_done))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The writers alone, on a Postgres of their own: rates, ratios and where each envelope's time goes."""
+    from bench import cli, link
+    from ops.localdb import migrated_embedded
+
+    cli.stop_cleanly_on_sigterm()
+    parser = cli.parser(__doc__, count=300, link_ms=0.0)
+    args = parser.parse_args(argv)
+    print("| writer | env/s | ratio | rtt | client CPU us (floor) | server CPU us (floor) | WAL bytes (floor) |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(prefix="ct-bench-writers-") as tmp, \
+            migrated_embedded(Path(tmp) / "pg", "bench_writers") as (_, url), \
+            (link.delayed_link(url, args.link_ms) if args.link_ms else contextlib.nullcontext(url)) as target:
+        for figure in measure(target, count=args.count):
+            c = figure.costs
+            assert c is not None
+
+            def us(value: float | None) -> str:
+                return "-" if value is None else f"{value:.0f}"
+
+            print(f"| {figure.name} | {figure.per_second:.0f} | {figure.per_second / figure.floor_per_second:.2f} "
+                  f"| {figure.round_trips:.1f} | {c.client_us:.0f} ({c.floor_client_us:.0f}) "
+                  f"| {us(c.server_us)} ({us(c.floor_server_us)}) | {c.wal_bytes:.0f} ({c.floor_wal_bytes:.0f}) |",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
