@@ -45,7 +45,20 @@ def _writer_rows(rows: list[Row], figures: list[writers.WriterFigure], where: st
         rows.append(Row("writers", figure.name + where, f"{figure.per_second:.0f} env/s, "
                         f"{figure.statements:.1f} stmts, {figure.round_trips:.1f} rtt",
                         f"{figure.floor_per_second:.0f}/s, {floor.round_trips:.1f} rtt",
-                        ratio(figure.per_second, figure.floor_per_second), f"n={figure.count}"))
+                        ratio(figure.per_second, figure.floor_per_second), f"n={figure.count}{_costs(figure.costs)}"))
+
+
+def _costs(costs: writers.Costs | None) -> str:
+    """Per envelope: this process's CPU, the Postgres backends' CPU and WAL bytes, then the floor's."""
+    if costs is None:
+        return ""
+
+    def us(value: float | None) -> str:
+        return "?" if value is None else f"{value:.0f}"
+
+    return (f"; per envelope: client {us(costs.client_us)} us, server {us(costs.server_us)} us CPU, "
+            f"WAL {costs.wal_bytes:.0f} B (floor {us(costs.floor_client_us)} / {us(costs.floor_server_us)} us, "
+            f"{costs.floor_wal_bytes:.0f} B)")
 
 
 def _edge_and_redrive(rows: list[Row], workdir: Path, log: object, requests: int) -> None:
