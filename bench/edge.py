@@ -15,14 +15,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import cli, stacks
 from bench.floor_functions import __file__ as FLOOR_FILE
 from ops.stack import ROOT, Stack, free_port, port_open, wait_until
 from tests.traffic import load, tenants
 from tests.traffic.sources import SOURCES, Source, request_for
+from tests.traffic.stats import ratio
 
 THREADS = "8"
 
@@ -92,3 +95,24 @@ def measure(stack: Stack, workdir: Path, requests: int = 1500, concurrency: int 
         figures.append(EdgeFigure(name, merged.rps, merged.latency(50) * 1000, merged.latency(99) * 1000,
                                   len(merged.ok), len(answers)))
     return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.edge`: this step of `make bench` alone, on an emulator of its own; prints the ratios."""
+    cli.stop_cleanly_on_sigterm()
+    args = cli.parser(__doc__, requests=1500, rounds=2).parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="ct-bench-edge-") as tmp:
+        workdir = Path(tmp)
+        with (workdir / "services.log").open("w", encoding="utf-8") as log, \
+                stacks.emulator(workdir / "emulator", log) as stack:
+            figures = measure(stack, workdir / "emulator", requests=args.requests, rounds=args.rounds)
+    floor = figures[-1]
+    for figure in figures:
+        print(f"{figure.name:24} {figure.rps:6.0f} req/s  p50 {figure.p50_ms:5.1f} ms  p99 {figure.p99_ms:5.1f} ms  "
+              f"req/s {ratio(figure.rps, floor.rps):.2f}x  p99 {ratio(figure.p99_ms, floor.p99_ms):.2f}x  "
+              f"{figure.ok}/{figure.sent} accepted")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
