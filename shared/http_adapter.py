@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from shared.config import get_settings
@@ -32,4 +33,22 @@ def serve(request: Any, *, function: str, adapter: Adapter | None = None, router
     configure_logging(settings.log_level)
     response = handle(raw_request(request), function=function, adapter=adapter, router=router,
                       publisher=get_publisher(), settings=settings, methods=methods)
+    if not _settled:
+        _settle()
     return flask_response(response)
+
+
+_settled = False
+
+
+def _settle() -> None:
+    """After the instance's first request, move what it has made so far (modules, models, the Pub/Sub
+    client, the tenant document) out of the garbage collector's sight (gc.freeze).
+
+    Those ~85,000 objects live as long as the instance, yet each full collection walked them
+    all: under load one came every ~1,500 webhooks and stopped every thread for 45-130 ms,
+    which was the edge's p99. What requests make afterwards is still collected as before.
+    """
+    global _settled
+    _settled = True
+    gc.freeze()
