@@ -85,6 +85,19 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
 _configured_level: str | None = None
 
 
+def _skip_what_the_line_never_shows() -> None:
+    """Stop the logging module looking up, for every record, what no JSON line carries: the calling
+    file and line (a walk up the stack), the thread, the process id (a system call) and process name.
+
+    The Logging HOWTO's own "Optimization" switches. They were ~40% of writing a line: at one line
+    per request, ~15 us of every webhook's CPU, held under the GIL the request threads share.
+    """
+    logging._srcfile = None  # the HOWTO's documented switch for the caller lookup
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Route the root logger to stdout as JSON lines.
 
@@ -96,6 +109,7 @@ def configure_logging(level: str = "INFO") -> None:
         return
     root = logging.getLogger()
     if _configured_level is None:
+        _skip_what_the_line_never_shows()
         handler = JsonLinesHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         root.handlers = [handler]

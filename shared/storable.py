@@ -94,9 +94,30 @@ def normalise(value: Any) -> Any:
 def check(value: Any, field: str = "", max_depth: int = MAX_DEPTH) -> None:
     """Raise Unstorable for the first part of `value` Postgres could not hold (nothing is changed).
 
-    `max_depth` counts containers below `value` itself.
+    `max_depth` counts containers below `value` itself. Every envelope is checked whole, so the
+    usual answer (all fine) comes from `_fits`, which builds no paths; only a value it doubts is
+    walked again to name the part at fault.
     """
-    _walk(value, (field,) if field else (), normalise=False, limit=max_depth)
+    if not _fits(value, max_depth):
+        _walk(value, (field,) if field else (), normalise=False, limit=max_depth)
+
+
+def _fits(value: Any, limit: int) -> bool:
+    """True when `_walk` would find nothing to refuse in `value` (False: let `_walk` say what)."""
+    kind = type(value)
+    if kind is str:
+        return _UNSTORABLE_CHAR.search(value) is None
+    if kind is bool or value is None or (kind is float and math.isfinite(value)):
+        return True
+    if kind is int:
+        return bool(abs(value) < _INT_LIMIT)
+    if kind is dict:
+        return limit > 0 and all(
+            (not isinstance(key, str) or _UNSTORABLE_CHAR.search(key) is None) and _fits(item, limit - 1)
+            for key, item in value.items())
+    if kind is list or kind is tuple:
+        return limit > 0 and all(_fits(item, limit - 1) for item in value)
+    return not isinstance(value, (str, int, float, dict, list, tuple, _Refused))  # typed values; subclasses: walk
 
 
 def _path(path: tuple[str, ...]) -> str:

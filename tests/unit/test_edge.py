@@ -135,3 +135,25 @@ def test_health_detail_reports_each_topic() -> None:
     assert healthy.status == 200 and set(healthy.body["topics"]) >= {"lead_created", "won"}
     broken = check(detail=True, publisher=RecordingPublisher(fail=True))
     assert broken.status == 503 and broken.body["status"] == "degraded"
+
+
+def test_the_instances_first_request_freezes_what_it_made_for_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After one request the instance's long-lived objects are out of the collector's full passes (gc.freeze)."""
+    import gc
+
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from shared import http_adapter
+
+    publisher = RecordingPublisher()
+    monkeypatch.setattr(http_adapter, "get_publisher", lambda: publisher)
+    monkeypatch.setattr(http_adapter, "_settled", False)
+    gc.unfreeze()
+    try:
+        flask_request = Request(EnvironBuilder(method="POST", json=LEAD).get_environ())
+        body, status, _ = http_adapter.serve(flask_request, function="leads", adapter=lead_form.adapt)
+        assert status == 202 and len(publisher.published) == 1, body
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

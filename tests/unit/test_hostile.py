@@ -32,6 +32,7 @@ from tests.hostile_inputs import (
     any_text,
     header_value,
     hostile,
+    json_leaf,
     json_value,
     send,
     send_hostile,
@@ -212,3 +213,26 @@ def test_a_platforms_time_beyond_the_allowance_becomes_received_at() -> None:
     assert bounded_occurred_at(now - timedelta(days=3), now) == now - timedelta(days=3)
     assert bounded_occurred_at(now + CLOCK_SKEW, now) == now + CLOCK_SKEW
     assert bounded_occurred_at(None, now) == now
+
+
+deep_or_odd = st.recursive(json_leaf | st.floats() | st.sampled_from([10**40 - 1, 10**40, -(10**40)]),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3),
+                           max_leaves=30)
+
+
+@HYPOTHESIS
+@given(value=deep_or_odd, depth=st.integers(0, 6))
+def test_the_quick_storable_check_refuses_exactly_what_the_full_walk_refuses(value: Any, depth: int) -> None:
+    """`check` answers from `_fits` and walks only what it doubts: the two must agree on every value."""
+    try:
+        storable._walk(value, ("payload",), normalise=False, limit=depth)
+        walked: str | None = None
+    except storable.Unstorable as exc:
+        walked = str(exc)
+    assert storable._fits(value, depth) == (walked is None)
+    try:
+        storable.check(value, "payload", max_depth=depth)
+        checked: str | None = None
+    except storable.Unstorable as exc:
+        checked = str(exc)
+    assert checked == walked
