@@ -1,6 +1,7 @@
 """Edge: webhooks/s and p50/p99 of the WhatsApp and lead webhooks, served as Cloud Functions serves
 them (functions-framework -> gunicorn gthread), publishing to the emulator and waiting for the
-confirmation; against `floor_publish` (same server, threads and publisher; only a fixed publish).
+confirmation; against `floor_publish` (same server, threads and publisher; it only publishes the body
+it is sent, an envelope shaped like the edge's, with the same attributes).
 
 Each server's output goes straight to a file in the work directory, not through the stack's
 pump (a thread of this process, the load generator, reading and re-printing every line): the
@@ -19,6 +20,7 @@ with ~250 us (one interleaved run, load average 12); the edge's own work is ~250
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,9 +72,28 @@ def serve_edge(stack: Stack, names: list[str], workdir: Path) -> dict[str, str]:
            "THREADS": THREADS, "PYTHONUNBUFFERED": "1", **tenants.configure(workdir)}
     urls = {name: serve(stack, f"bench-{name}", name, ROOT / "main.py", env, workdir / f"bench-{name}.log")
             for name in names}
-    urls["floor_publish"] = serve(stack, "bench-floor", "floor_publish", Path(FLOOR_FILE), env,
+    floor_env = {**env, "FLOOR_ATTRIBUTES": json.dumps(FLOOR_MESSAGE[1])}
+    urls["floor_publish"] = serve(stack, "bench-floor", "floor_publish", Path(FLOOR_FILE), floor_env,
                                   workdir / "bench-floor.log")
     return urls
+
+
+def _edge_shaped_message() -> tuple[bytes, dict[str, str]]:
+    """An envelope as the edge publishes one for the bench's Evolution webhook (body and attributes)."""
+    from shared.envelope import build_envelope
+    from shared.payloads import MessageReceived
+
+    phone = "5511987650001"
+    envelope = build_envelope(
+        event_type="message_received", tenant=tenants.TENANTS[1], source="evolution",
+        correlation_id="0f6c1c5e-8d1b-4a54-9a51-3b7f2f7f1a01", source_id="BENCH0000000001",
+        payload=MessageReceived(provider="evolution", provider_message_id="BENCH0000000001", phone=phone,
+                                chat_id=f"{phone}@s.whatsapp.net", display_name="Cliente 1",
+                                text="Olá, quero um orçamento de piso (1)", raw_type="conversation"))
+    return envelope.to_bytes(), envelope.attributes()
+
+
+FLOOR_MESSAGE = _edge_shaped_message()
 
 
 def measure(stack: Stack, workdir: Path, requests: int = 1500, concurrency: int = 8, max_seconds: float = 25.0,
@@ -82,7 +103,7 @@ def measure(stack: Stack, workdir: Path, requests: int = 1500, concurrency: int 
     plans: dict[str, Callable[[int], load.Request]] = {
         "whatsapp (evolution)": lambda i: request_for(_source("message_received").build(i, tenant), urls, "w"),
         "leads (site form)": lambda i: request_for(_source("lead_created").build(i, tenant), urls, "l"),
-        "floor: fixed publish": lambda i: load.Request(urls["floor_publish"] + "/", b"{}", {}, "floor"),
+        "floor: fixed publish": lambda i: load.Request(urls["floor_publish"] + "/", FLOOR_MESSAGE[0], {}, "floor"),
     }
     totals: dict[str, list[load.LoadResult]] = {name: [] for name in plans}
     serial = 0
