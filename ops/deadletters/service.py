@@ -35,14 +35,14 @@ from ops.deadletters.pubsub import ASSUMED_ACK_DEADLINE, MAX_ACK_DEADLINE, Pass,
 from shared.publisher import PublishError, RawMessage
 from shared.topology import EventType, Topology
 
-PUBLISH_BATCH = 100  # messages a redrive publishes together (the publisher client's max_messages per batch)
+PUBLISH_BATCH = 100  # messages a redrive publishes together (one Publish request; a pull on the emulator gives 100)
 PUBLISHES_IN_FLIGHT = 2  # chunks awaiting confirmation at once: one is published while another's confirmations come
 PACED_CHUNK_SECONDS = 0.1  # under --rate, publish this many seconds' worth at a time
 LEASE_SLACK_SECONDS = 10.0  # renew a lease while at least a publish timeout plus this is left
 
 
 class RawPublisher(Protocol):
-    """The port a redrive publishes through (shared.publisher.PubSubPublisher in production).
+    """The port a redrive publishes through (ops.publish_requests.RequestPublisher in production).
 
     `publish_raw_batch` publishes every (topic, data, attributes) at once and waits for each
     confirmation, all within `timeout_seconds`; it answers, in order, each message id or the

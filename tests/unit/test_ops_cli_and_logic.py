@@ -426,3 +426,16 @@ def test_tables_align_and_cut_long_cells() -> None:
     header, first, second = text.splitlines()
     assert header.startswith("A ") and first.endswith("...  -") and second.rstrip().endswith("1.2")
     assert table([], ["a"], empty="nothing") == "nothing"
+
+
+def test_a_batch_is_split_into_requests_by_topic_and_within_pubsubs_limits() -> None:
+    from ops.publish_requests import MAX_BYTES_PER_REQUEST, MAX_MESSAGES_PER_REQUEST, _requests
+
+    small = [("a" if i % 3 else "b", b"x", {"k": "v"}) for i in range(2500)]
+    requests = list(_requests(small))
+    assert [(topic, len(positions)) for topic, positions in requests] == [("b", 834), ("a", 1000), ("a", 666)]
+    assert sorted(i for _, positions in requests for i in positions) == list(range(2500))  # each once
+    assert all(positions == sorted(positions) for _, positions in requests)  # in order within a topic
+    assert max(len(p) for _, p in requests) <= MAX_MESSAGES_PER_REQUEST
+    big = [("a", b"x" * (4 * 1024 * 1024), {}) for _ in range(5)]  # 4 MiB each: two fit under the limit
+    assert [len(p) for _, p in _requests(big)] == [2, 2, 1] and MAX_BYTES_PER_REQUEST > 2 * 4 * 1024 * 1024
