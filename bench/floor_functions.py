@@ -18,22 +18,23 @@ FIXED_MESSAGE = json.dumps({"floor": True, "text": "x" * 400}).encode()
 FIXED_ATTRIBUTES = {"event_type": "message_received", "source": "floor"}
 
 
-@functions_framework.http
-def floor_publish(request: Any) -> tuple[str, int, dict[str, str]]:
+def _publish_fixed() -> tuple[str, int, dict[str, str]]:
     from shared.publisher import get_publisher  # the edge's own publisher and settings
 
     message_id = get_publisher().publish_raw(FIXED_TOPIC, FIXED_MESSAGE, FIXED_ATTRIBUTES)
     return json.dumps({"status": "accepted", "message_id": message_id}), 202, {"Content-Type": "application/json"}
 
 
+@functions_framework.http
+def floor_publish(request: Any) -> tuple[str, int, dict[str, str]]:
+    return _publish_fixed()
+
+
 _connection: Any = None
 
 
-@functions_framework.cloud_event
-def floor_writer(cloud_event: Any) -> None:
-    """Floor of a writer: the framework and the driver, nothing else. Its cold start imports only the
-    framework (the body never runs then); under load (the memory floor) it keeps one pg8000 connection
-    to DATABASE_URL and runs one statement per push."""
+def _select_one() -> None:
+    """One statement on a pg8000 connection to DATABASE_URL, made on first use."""
     global _connection
     if _connection is None:
         import os
@@ -46,3 +47,18 @@ def floor_writer(cloud_event: Any) -> None:
     cursor = _connection.cursor()
     cursor.execute("SELECT 1")
     cursor.fetchall()
+
+
+@functions_framework.cloud_event
+def floor_writer(cloud_event: Any) -> None:
+    """Floor of a writer: the framework and the driver, nothing else. Its cold start imports only the
+    framework (the body never runs then); under load (the memory floor) it keeps one pg8000 connection
+    to DATABASE_URL and runs one statement per push."""
+    _select_one()
+
+
+@functions_framework.http
+def floor_console(request: Any) -> tuple[str, int, dict[str, str]]:
+    """Floor of the console, which holds a database pool and a publisher: a statement and a publish per request."""
+    _select_one()
+    return _publish_fixed()
