@@ -163,12 +163,11 @@ def redrive(types: tuple[str, ...], tenants: tuple[str, ...], correlation_ids: t
     """Republish dead letters to their original topic, same body and attributes, redrive_count + 1.
 
     Messages move in batches: a pull of up to 1000, the matching ones published 100 at a
-    time (one Publish request) while the next pull and the previous hundred's confirmations
-    are under way. Each message
-    is acknowledged on the dead-letter subscription only after Pub/Sub confirms its
-    republish; a failed publish puts it back (nack) and is reported, and the run publishes
-    nothing more (the batch already in flight is settled). The run is recorded in the
-    ops_audit table (who, when, filter, counts).
+    time (one Publish request) while the next two pulls and the previous hundred's
+    confirmation are under way. Each message is acknowledged on the dead-letter
+    subscription only after Pub/Sub confirms its republish; a failed publish puts it back
+    (nack) and is reported, and the run publishes nothing more (the batch already in flight
+    is settled). The run is recorded in the ops_audit table (who, when, filter, counts).
     """
     selection = build_filter(types, tenants, correlation_ids, event_ids, older_than, newer_than)
     options = RedriveOptions(selection=selection, limit=limit, dry_run=dry_run, rate=rate, max_redrives=max_redrives,

@@ -14,7 +14,7 @@ from ops.deadletters.model import (
     parse_duration,
     republish_attributes,
 )
-from ops.deadletters.pubsub import MAX_ACK_DEADLINE, AckError, Pass, Subscription, from_received
+from ops.deadletters.pubsub import MAX_ACK_DEADLINE, PULLS_IN_FLIGHT, AckError, Pass, Subscription, from_received
 from ops.deadletters.service import (
     PUBLISH_BATCH,
     PUBLISHES_IN_FLIGHT,
@@ -35,6 +35,7 @@ __all__ = [
     "MAX_ACK_DEADLINE",
     "PUBLISHES_IN_FLIGHT",
     "PUBLISH_BATCH",
+    "PULLS_IN_FLIGHT",
     "AckError",
     "DeadLetter",
     "Depth",

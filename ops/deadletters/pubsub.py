@@ -4,12 +4,14 @@ Every read is a pull without ack followed by a nack (modify_ack_deadline 0): the
 emulator has no Monitoring API, so depth and oldest age come from this peek in both
 places (capped by `max_scan`). One pass pulls each message once: the ones not settled
 stay leased until the pass ends, so the pull reaches past them instead of getting
-them back again. A pass pulls one batch ahead and acknowledges in the background.
+them back again. A pass keeps PULLS_IN_FLIGHT pulls under way and acknowledges in the
+background.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -18,6 +20,9 @@ from typing import Any
 from ops.deadletters.model import DEFAULT_MAX_SCAN, DeadLetter
 
 PULL_BATCH = 1000  # messages per pull: Pub/Sub's maximum (the emulator answers at most 100)
+# Pulls under way at once: the emulator answered two pulls of 100 in about the time of one, and spent
+# a quarter to a half of the CPU per message doing it (bench/redrive.py).
+PULLS_IN_FLIGHT = 2
 ACK_IDS_PER_REQUEST = 1000
 # The dead-letter ops subscriptions' ack deadline (terraform/pubsub.tf, ops/provision.py): a pulled message's lease.
 ASSUMED_ACK_DEADLINE = 60
@@ -98,7 +103,7 @@ class Pass:
     """One walk over a subscription: each message seen once; what is not settled is released at the end.
 
     Pipelined, so a walk runs at the speed of its slowest step rather than of all of them
-    added up: the next pull is under way while the caller works on a batch, and
+    added up: the next pulls are under way while the caller works on a batch, and
     acknowledgements go out in the background (`settle` returns at once). Leaving the pass
     waits for both, releases what it still holds, and raises if an acknowledgement failed.
     Only the Pub/Sub calls leave the caller's thread; the bookkeeping stays in it.
@@ -107,16 +112,19 @@ class Pass:
     the subscription's ack deadline); `lease` renews it and `lease_left` says what is left.
     """
 
-    def __init__(self, subscription: Subscription, max_messages: int = DEFAULT_MAX_SCAN) -> None:
+    def __init__(self, subscription: Subscription, max_messages: int = DEFAULT_MAX_SCAN,
+                 pulls_in_flight: int = PULLS_IN_FLIGHT) -> None:
         self.subscription = subscription
         self.max_messages = max_messages
+        self.pulls_in_flight = pulls_in_flight
         self._held: dict[str, DeadLetter] = {}
         self._leased_until: dict[str, float] = {}
         self._seen: set[str] = set()
-        # One worker pulls ahead, one sends acknowledgements in order.
-        self._puller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-pull")
+        # Workers pull ahead; one sends acknowledgements in order.
+        self._puller = ThreadPoolExecutor(max_workers=pulls_in_flight, thread_name_prefix="dlq-pull")
         self._acker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-ack")
-        self._next_pull: Future[tuple[float, list[DeadLetter]]] | None = None
+        self._pulls: deque[tuple[int, Future[tuple[float, list[DeadLetter]]]]] = deque()  # (asked for, pull)
+        self._exhausted = False
         self._acks: list[tuple[int, Future[None]]] = []
 
     def __enter__(self) -> Pass:
@@ -126,15 +134,20 @@ class Pass:
         self.release()
 
     def _pull_ahead(self) -> None:
-        wanted = min(PULL_BATCH, self.max_messages - len(self._seen))
-        self._next_pull = self._puller.submit(lambda: (time.monotonic(), self.subscription.pull(wanted))) \
-            if wanted > 0 else None
+        """Keep `pulls_in_flight` pulls under way, asking in all for no more than the scan has left."""
+        while not self._exhausted and len(self._pulls) < self.pulls_in_flight:
+            wanted = min(PULL_BATCH, self.max_messages - len(self._seen) - sum(asked for asked, _ in self._pulls))
+            if wanted <= 0:
+                return
+            self._pulls.append((wanted, self._puller.submit(self._pull, wanted)))
+
+    def _pull(self, wanted: int) -> tuple[float, list[DeadLetter]]:
+        pulled_at = time.monotonic()  # before the pull: the lease is counted from no later than this
+        return pulled_at, self.subscription.pull(wanted)
 
     def _take_pull(self) -> list[DeadLetter]:
-        """The pull under way, its messages held (a message that came back after its lease ran out, again)."""
-        if self._next_pull is None:
-            return []
-        pull, self._next_pull = self._next_pull, None
+        """The oldest pull under way, its messages held (a message that came back after its lease ran out, again)."""
+        _, pull = self._pulls.popleft()
         pulled_at, pulled = pull.result()
         for letter in pulled:
             self._held[letter.message_id] = letter
@@ -142,11 +155,16 @@ class Pass:
         return pulled
 
     def batches(self) -> Iterator[list[DeadLetter]]:
+        """Each pull's messages not seen before in this pass, in the order the pulls were sent.
+
+        A pull with nothing new ends the asking; what the pulls already under way bring is still
+        walked (they may have leased the last messages before it came back empty)."""
         self._pull_ahead()
-        while self._next_pull is not None:
+        while self._pulls:
             fresh = [m for m in self._take_pull() if m.message_id not in self._seen]
             if not fresh:
-                return
+                self._exhausted = True
+                continue
             self._seen.update(m.message_id for m in fresh)
             self._pull_ahead()
             yield fresh
@@ -185,9 +203,10 @@ class Pass:
             self._leased_until[letter.message_id] = renewed_at + seconds
 
     def release(self) -> None:
-        """Wait for the pull under way and the acknowledgements; nack what is still held."""
+        """Wait for the pulls under way and the acknowledgements; nack what is still held."""
         try:
-            self._take_pull()
+            while self._pulls:
+                self._take_pull()
         finally:
             self._puller.shutdown()
             self._acker.shutdown()

@@ -5,7 +5,7 @@ confirmed (redrive) or when an operator confirmed its purge; everything else is
 released as it was found.
 
 A redrive is batched and pipelined: a pull's chosen messages are published together
-while the next pull is under way and the previous chunk's confirmations come in; once a
+while the next pulls are under way and the previous chunk's confirmations come in; once a
 chunk's confirmations are all in, exactly the confirmed ones are acknowledged (one
 request, in the background); a failed one is nacked and reported. Messages waiting for
 their chunk (under `--rate`, or behind slow confirmations) have their lease renewed
@@ -31,7 +31,7 @@ from ops.deadletters.model import (
     original_topic,
     republish_attributes,
 )
-from ops.deadletters.pubsub import ASSUMED_ACK_DEADLINE, MAX_ACK_DEADLINE, Pass, Subscription
+from ops.deadletters.pubsub import ASSUMED_ACK_DEADLINE, MAX_ACK_DEADLINE, PULLS_IN_FLIGHT, Pass, Subscription
 from shared.publisher import PublishError, RawMessage
 from shared.topology import EventType, Topology
 
@@ -174,7 +174,7 @@ def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawP
             options: RedriveOptions, report: RunReport | None = None, progress: Progress | None = None) -> RunReport:
     """Move matching dead letters back to their original topics; ack each only once its publish is confirmed.
 
-    Batched and pipelined: each pull (up to PULL_BATCH; the next is under way meanwhile) is
+    Batched and pipelined: each pull (up to PULL_BATCH; the next ones are under way meanwhile) is
     filtered, its chosen messages published PUBLISH_BATCH at a time (smaller chunks under
     `rate`), with up to PUBLISHES_IN_FLIGHT chunks awaiting confirmation at once (one under
     `rate`); when a chunk's confirmations are all in, exactly the confirmed ones are
@@ -195,7 +195,8 @@ def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawP
         for dlq_type, subscription in subscriptions:
             if run.done():
                 break
-            with Pass(subscription, options.max_scan) as walk:
+            # Under a rate, pulling further ahead would only hold messages whose lease nobody renews.
+            with Pass(subscription, options.max_scan, pulls_in_flight=1 if options.rate else PULLS_IN_FLIGHT) as walk:
                 try:
                     for batch in walk.batches():
                         chosen = _choose(run, dlq_type, batch, now)

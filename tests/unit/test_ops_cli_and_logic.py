@@ -439,3 +439,44 @@ def test_a_batch_is_split_into_requests_by_topic_and_within_pubsubs_limits() -> 
     assert max(len(p) for _, p in requests) <= MAX_MESSAGES_PER_REQUEST
     big = [("a", b"x" * (4 * 1024 * 1024), {}) for _ in range(5)]  # 4 MiB each: two fit under the limit
     assert [len(p) for _, p in _requests(big)] == [2, 2, 1] and MAX_BYTES_PER_REQUEST > 2 * 4 * 1024 * 1024
+
+
+class EmulatorLikePulls(FakeDeadLetterSubscription):
+    """Answers at most 100 per pull, as the emulator does, each pull taking a moment; counts pulls under way."""
+
+    def __init__(self, letters: list[DeadLetter]) -> None:
+        super().__init__(letters)
+        self.under_way = 0
+        self.most_under_way = 0
+
+    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+        with self.lock:
+            self.under_way += 1
+            self.most_under_way = max(self.most_under_way, self.under_way)
+        time.sleep(0.02)
+        with self.lock:
+            self.under_way -= 1
+            return self._pull({**request, "max_messages": min(100, request["max_messages"])})
+
+
+def test_two_pulls_are_under_way_at_once_and_every_message_is_walked_once() -> None:
+    fake = EmulatorLikePulls([_letter(f"c{i}", n=i) for i in range(250)])
+    with Pass(Subscription(fake, "p", "s", emulator=True)) as walk:
+        batches = list(walk.batches())
+    assert fake.most_under_way == deadletters.PULLS_IN_FLIGHT == 2
+    assert sorted(len(b) for b in batches) == [50, 100, 100] and walk.seen == 250
+    assert len({m.message_id for b in batches for m in b}) == 250
+    assert not fake.leased_until  # what the pass held was released when it ended
+
+    fake = EmulatorLikePulls([_letter(f"c{i}", n=i) for i in range(250)])
+    with Pass(Subscription(fake, "p", "s", emulator=True), max_messages=150) as walk:
+        batches = list(walk.batches())
+    assert walk.seen == 150 and sorted(len(b) for b in batches) == [50, 100]  # never asks past the scan's cap
+
+
+def test_under_a_rate_a_redrive_pulls_one_at_a_time() -> None:
+    fake = EmulatorLikePulls([_letter(f"c{i}", n=i) for i in range(250)])
+    topology = load_topology()
+    report = deadletters.redrive([(topology.event_type("stage_changed"), Subscription(fake, "p", "s", emulator=True))],
+                                 Recorder(), topology, RedriveOptions(rate=100_000))
+    assert report.moved == 250 and fake.most_under_way == 1
