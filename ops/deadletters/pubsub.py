@@ -10,6 +10,7 @@ background.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ PULL_BATCH = 1000  # messages per pull: Pub/Sub's maximum (the emulator answers 
 # a quarter to a half of the CPU per message doing it (bench/redrive.py).
 PULLS_IN_FLIGHT = 2
 ACK_IDS_PER_REQUEST = 1000
+ACK_WITHIN_SECONDS = 0.5  # a confirmed message waits at most this long for others to share its ack request
 # The dead-letter ops subscriptions' ack deadline (terraform/pubsub.tf, ops/provision.py): a pulled message's lease.
 ASSUMED_ACK_DEADLINE = 60
 MAX_ACK_DEADLINE = 600  # Pub/Sub's maximum
@@ -99,6 +101,65 @@ class Subscription:
                                                 ack_deadline_seconds=seconds)
 
 
+class _Acker:
+    """Acknowledgements gathered into requests of up to ACK_IDS_PER_REQUEST, sent by a thread of their own.
+
+    A request goes when it is full or when its first message has waited ACK_WITHIN_SECONDS,
+    and everything left goes on `close`. The emulator spent ~4x the CPU per message on acks of
+    100 as on acks of 1,000 (bench scratch); in the cloud it is ten times fewer requests. A
+    failed request is kept as (how many, error) for the pass to raise.
+    """
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.failures: list[tuple[int, BaseException]] = []
+        self._waiting: list[DeadLetter] = []
+        self._first_waiting_at = 0.0
+        self._closing = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, letters: list[DeadLetter]) -> None:
+        with self._changed:
+            if not self._waiting:
+                self._first_waiting_at = time.monotonic()
+            self._waiting += letters
+            self._changed.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="dlq-ack", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Send everything still waiting; return once every request has been answered."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _next_request(self) -> list[DeadLetter] | None:
+        """The next request's messages, once it is due; None once closed and nothing is left."""
+        with self._changed:
+            while True:
+                due = self._first_waiting_at + ACK_WITHIN_SECONDS
+                if self._waiting and (self._closing or len(self._waiting) >= ACK_IDS_PER_REQUEST
+                                      or time.monotonic() >= due):
+                    request = self._waiting[:ACK_IDS_PER_REQUEST]
+                    self._waiting = self._waiting[ACK_IDS_PER_REQUEST:]
+                    self._first_waiting_at = time.monotonic()  # the rest wait at most ACK_WITHIN_SECONDS more
+                    return request
+                if self._closing:
+                    return None
+                self._changed.wait(timeout=max(0.0, due - time.monotonic()) if self._waiting else None)
+
+    def _run(self) -> None:
+        while (request := self._next_request()) is not None:
+            try:
+                self.subscription.ack(request)
+            except Exception as exc:
+                self.failures.append((len(request), exc))
+
+
 class Pass:
     """One walk over a subscription: each message seen once; what is not settled is released at the end.
 
@@ -120,12 +181,11 @@ class Pass:
         self._held: dict[str, DeadLetter] = {}
         self._leased_until: dict[str, float] = {}
         self._seen: set[str] = set()
-        # Workers pull ahead; one sends acknowledgements in order.
+        # Workers pull ahead; the acker sends acknowledgements in order.
         self._puller = ThreadPoolExecutor(max_workers=pulls_in_flight, thread_name_prefix="dlq-pull")
-        self._acker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-ack")
+        self._acker = _Acker(subscription)
         self._pulls: deque[tuple[int, Future[tuple[float, list[DeadLetter]]]]] = deque()  # (asked for, pull)
         self._exhausted = False
-        self._acks: list[tuple[int, Future[None]]] = []
 
     def __enter__(self) -> Pass:
         return self
@@ -180,10 +240,9 @@ class Pass:
         return [self._held.pop(letter.message_id, letter) for letter in letters]
 
     def settle(self, letters: list[DeadLetter]) -> None:
-        """Acknowledge in the background (one request per 1000): the messages leave the subscription."""
+        """Acknowledge in the background, within ACK_WITHIN_SECONDS: the messages leave the subscription."""
         if letters:
-            taken = self._take(letters)
-            self._acks.append((len(taken), self._acker.submit(self.subscription.ack, taken)))
+            self._acker.add(self._take(letters))
 
     def put_back(self, letters: list[DeadLetter]) -> None:
         """Nack now (a failed publish): they stay, and are not offered again in this pass."""
@@ -209,15 +268,10 @@ class Pass:
                 self._take_pull()
         finally:
             self._puller.shutdown()
-            self._acker.shutdown()
+            self._acker.close()
             held, self._held = list(self._held.values()), {}
             self._leased_until.clear()
             self.subscription.nack(held)
-        failed = []
-        for count, ack in self._acks:
-            error = ack.exception()
-            if error is not None:
-                failed.append((count, error))
-        self._acks = []
+        failed, self._acker.failures = self._acker.failures, []
         if failed:
             raise AckError(sum(count for count, _ in failed), failed[0][1])

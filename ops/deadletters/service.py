@@ -6,8 +6,9 @@ released as it was found.
 
 A redrive is batched and pipelined: a pull's chosen messages are published together
 while the next pulls are under way and the previous chunk's confirmations come in; once a
-chunk's confirmations are all in, exactly the confirmed ones are acknowledged (one
-request, in the background); a failed one is nacked and reported. Messages waiting for
+chunk's confirmations are all in, exactly the confirmed ones are acknowledged (in the
+background, gathered into requests of up to 1,000 within half a second); a failed one is
+nacked and reported. Messages waiting for
 their chunk (under `--rate`, or behind slow confirmations) have their lease renewed
 before it could run out.
 """
@@ -178,7 +179,7 @@ def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawP
     filtered, its chosen messages published PUBLISH_BATCH at a time (smaller chunks under
     `rate`), with up to PUBLISHES_IN_FLIGHT chunks awaiting confirmation at once (one under
     `rate`); when a chunk's confirmations are all in, exactly the confirmed ones are
-    acknowledged in one request, in the background. A message whose publish failed is nacked
+    acknowledged in the background (Pass.settle). A message whose publish failed is nacked
     (it stays) and reported; the run then publishes nothing more (the chunks already in
     flight are settled the same way) unless `stop_on_error` is off. A message already
     redriven `max_redrives` times is left in place and reported. A dry run counts and releases
