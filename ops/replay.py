@@ -11,6 +11,7 @@ duplicate and changes nothing.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -47,9 +48,11 @@ def failed_events(db: Database, *, event_types: tuple[str, ...] = (), tenants: t
 
 
 def _stored(db: Database, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    # The ids go as one JSON array: pg8000 escapes a text[] parameter a character at a time in Python,
+    # ~15% of a replay of thousands (cProfile).
     with db.transaction() as cur:
-        cur.execute("SELECT event_id, status, envelope FROM events "
-                    "WHERE event_id = ANY(%s::text[]) AND status <> 'duplicate'", (event_ids,))
+        cur.execute("SELECT event_id, status, envelope FROM events WHERE event_id IN "
+                    "(SELECT jsonb_array_elements_text(%s::jsonb)) AND status <> 'duplicate'", (json.dumps(event_ids),))
         return {row["event_id"]: row for row in rows_as_dicts(cur)}
 
 
