@@ -26,30 +26,28 @@ FIXED_ATTRIBUTES = {"event_type": "message_received", "source": "floor"}
 _attributes: dict[str, str] | None = None
 
 
-@functions_framework.http
-def floor_publish(request: Any) -> tuple[str, int, dict[str, str]]:
+def _publish(data: bytes) -> tuple[str, int, dict[str, str]]:
     global _attributes
     from shared.publisher import get_publisher  # the edge's own publisher and settings
 
     if _attributes is None:
         _attributes = json.loads(os.environ.get("FLOOR_ATTRIBUTES") or "null") or FIXED_ATTRIBUTES
-    data = request.get_data() or FIXED_MESSAGE
-    message_id = get_publisher().publish_raw(FIXED_TOPIC, data, _attributes)
+    message_id = get_publisher().publish_raw(FIXED_TOPIC, data or FIXED_MESSAGE, _attributes)
     return json.dumps({"status": "accepted", "message_id": message_id}), 202, {"Content-Type": "application/json"}
+
+
+@functions_framework.http
+def floor_publish(request: Any) -> tuple[str, int, dict[str, str]]:
+    return _publish(request.get_data())
 
 
 _connection: Any = None
 
 
-@functions_framework.cloud_event
-def floor_writer(cloud_event: Any) -> None:
-    """Floor of a writer: the framework and the driver, nothing else. Its cold start imports only the
-    framework (the body never runs then); under load (the memory floor) it keeps one pg8000 connection
-    to DATABASE_URL and runs one statement per push."""
+def _select_one() -> None:
+    """One statement on a pg8000 connection to DATABASE_URL, made on first use."""
     global _connection
     if _connection is None:
-        import os
-
         import pg8000.dbapi
 
         from shared.db import connect_kwargs  # stdlib-only URL parsing: the writers' own
@@ -58,3 +56,18 @@ def floor_writer(cloud_event: Any) -> None:
     cursor = _connection.cursor()
     cursor.execute("SELECT 1")
     cursor.fetchall()
+
+
+@functions_framework.cloud_event
+def floor_writer(cloud_event: Any) -> None:
+    """Floor of a writer: the framework and the driver, nothing else. Its cold start imports only the
+    framework (the body never runs then); under load (the memory floor) it keeps one pg8000 connection
+    to DATABASE_URL and runs one statement per push."""
+    _select_one()
+
+
+@functions_framework.http
+def floor_console(request: Any) -> tuple[str, int, dict[str, str]]:
+    """Floor of the console, which holds a database pool and a publisher: a statement and a publish per request."""
+    _select_one()
+    return _publish(FIXED_MESSAGE)

@@ -2,20 +2,26 @@
 
 The dead letters are message_received envelopes with the attributes the edge publishes them
 with (ids, type, tenant), as a writer's dead letters are. Two movers, real clients against the
-emulator: `ops.deadletters.redrive` (what `ctower dlq
-redrive` runs: pulls filtered, published PUBLISH_BATCH at a time with the next pull and the
-previous chunk's confirmations under way, confirmed ones acknowledged in the background) on
-the message_received dead-letter ops subscription, and a bare batched pull -> publish -> ack
-loop (a batch of 100 published, confirmations awaited together, then one ack, one step after
-the other) — what the same clients do without filters, audit notes, per-message outcomes or
-pipelining. The floor publishes the same messages in batches of 100 through the same client,
-no pull, no ack. `ctower events replay` (failed events republished from the ledger of a
-Postgres of its own) is measured against the same floor.
+emulator: `ops.deadletters.redrive` (what `ctower dlq redrive` runs: pulls filtered, each
+chunk of PUBLISH_BATCH one Publish request with the next pull and the previous chunk's
+confirmation under way, confirmed ones acknowledged in the background) on the
+message_received dead-letter ops subscription, and a bare batched pull -> publish -> ack loop
+(a pull of 100 published as one request, then one ack, one step after the other) — what the
+same clients do without filters, audit notes, per-message outcomes or pipelining.
+`ctower events replay` (failed events republished from the ledger of a Postgres of its own)
+is measured against the same floor.
 
-Each of the four runs ROUNDS times, interleaved (floor, redrive, loop, replay, then again),
-and each figure is its median: one pass over 1,000 messages takes a few tenths of a second,
-so a single one is at the mercy of a neighbour's burst, and the emulator's JIT warms up as
-it goes (a floor measured once, first, would be its slowest).
+The floor is the fastest way the official client publishes the same messages: whole Publish
+requests of 1,000 (Pub/Sub's maximum) through its generated API, as `ops.publish_requests`
+sends them; no pull, no ack. The movers publish the same way, so a ratio is what moving costs
+over publishing. The client's batching layer (`PubSubPublisher`, a future per message, ~70 us
+of Python each) is shown too, as a mover: it was the floor until the movers stopped using it.
+Each figure also says the CPU per message of this process and of the emulator's.
+
+Each runs ROUNDS times, interleaved (floor, the movers, then again), and each figure is its
+median: one pass takes a few tenths of a second, so a single one is at the mercy of a
+neighbour's burst, and the emulator's JIT warms up as it goes (a floor measured once, first,
+would be its slowest).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from ops.publish_requests import MAX_MESSAGES_PER_REQUEST, RequestPublisher
 from ops.stack import Stack
 from shared.publisher import PubSubPublisher
 
@@ -35,6 +44,7 @@ DEAD = "bench-dead"
 DEAD_SUB = "bench-dead-ops"
 TARGET = "bench-redriven"
 BATCH = 100
+COUNT = 5000  # messages per pass: at raw publish speed a pass of 1,000 was over in a few hundredths of a second
 ROUNDS = 5
 
 Bodies = list[tuple[bytes, dict[str, str]]]
@@ -54,9 +64,23 @@ class RedriveFigure:
     per_second: float
     moved: int  # per round
     rounds: int = 1
+    own_cpu_us: float = 0.0  # CPU per message moved: this process (all its threads), median of the rounds
+    emulator_cpu_us: float = 0.0  # and the emulator's (its process tree)
+
+
+def _publish_requests(publisher: RequestPublisher, topic: str, bodies: Bodies,
+                      per_request: int = MAX_MESSAGES_PER_REQUEST) -> None:
+    """The floor: `per_request` messages in each Publish request, every one confirmed."""
+    for start in range(0, len(bodies), per_request):
+        chunk = bodies[start:start + per_request]
+        results = publisher.publish_raw_batch([(topic, data, attrs) for data, attrs in chunk])
+        failed = [r for r in results if not isinstance(r, str)]
+        if failed:
+            raise RuntimeError(f"publish to {topic}: {len(failed)} not confirmed: {failed[0]}")
 
 
 def _publish_batched(publisher: PubSubPublisher, topic: str, bodies: Bodies) -> None:
+    """Through the client's batching layer: a future per message, batches of 100 awaited in turn."""
     path = f"projects/{publisher.project_id}/topics/{topic}"
     for start in range(0, len(bodies), BATCH):
         futures = [publisher.client.publish(path, data, **attrs) for data, attrs in bodies[start:start + BATCH]]
@@ -81,14 +105,29 @@ def _dead_letters(count: int) -> Bodies:
     return letters
 
 
-def _timed(count: int, max_seconds: float, what: str, move: Move) -> float:
-    """Messages per second of one move of `count` messages; it must move them all in time."""
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU of these processes so far (their threads included)."""
+    total = 0.0
+    for proc in processes:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _timed(count: int, max_seconds: float, what: str, move: Move,
+           emulator: list[psutil.Process]) -> tuple[float, float, float]:
+    """One move of `count` messages: (messages per second, our CPU us and the emulator's per message).
+
+    It must move them all in time."""
+    own = [psutil.Process()]
+    own_before, emulator_before = _cpu_seconds(own), _cpu_seconds(emulator)
     start = time.monotonic()
     moved = move()
     elapsed = time.monotonic() - start
+    own_cpu, emulator_cpu = _cpu_seconds(own) - own_before, _cpu_seconds(emulator) - emulator_before
     if moved != count or elapsed > max_seconds:
         raise RuntimeError(f"{what}: moved {moved} of {count} in {elapsed:.1f} s")
-    return count / elapsed
+    return count / elapsed, own_cpu * 1e6 / count, emulator_cpu * 1e6 / count
 
 
 def _subscribe(subscriber: Any, project: str, subscription: str, topic: str) -> None:
@@ -97,7 +136,7 @@ def _subscribe(subscriber: Any, project: str, subscription: str, topic: str) -> 
                                             "ack_deadline_seconds": 60})
 
 
-def _ops_redrive(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodies: Bodies) -> Mover:
+def _ops_redrive(stack: Stack, subscriber: Any, publisher: RequestPublisher, bodies: Bodies) -> Mover:
     """Fill the message_received dead-letter ops subscription; the move is `ops.deadletters.redrive` on it."""
     from bench.stacks import create_topics
     from ops.deadletters import RedriveOptions, Subscription, redrive
@@ -109,7 +148,7 @@ def _ops_redrive(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodi
     letters = [(data, {**attrs, "CloudPubSubDeadLetterSourceSubscription": source}) for data, attrs in bodies]
 
     def fill() -> None:
-        _publish_batched(publisher, et.dead_letter_topic, letters)
+        _publish_requests(publisher, et.dead_letter_topic, letters)
 
     def move() -> int:
         report = redrive([(et, Subscription(subscriber, stack.project, et.dead_letter_subscription, emulator=True))],
@@ -121,9 +160,9 @@ def _ops_redrive(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodi
     return Mover("ops.deadletters.redrive (ctower dlq redrive)", move, fill)
 
 
-def _bare_loop(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodies: Bodies,
+def _bare_loop(stack: Stack, subscriber: Any, publisher: RequestPublisher, bodies: Bodies,
                max_seconds: float) -> Mover:
-    """Pull 100, publish them, await the confirmations, ack them; again until all moved."""
+    """Pull 100, publish them in one request, ack them; again until all moved."""
     _subscribe(subscriber, stack.project, DEAD_SUB, DEAD)
     dead_sub = subscriber.subscription_path(stack.project, DEAD_SUB)
 
@@ -134,12 +173,12 @@ def _bare_loop(stack: Stack, subscriber: Any, publisher: PubSubPublisher, bodies
             pulled = subscriber.pull(subscription=dead_sub, max_messages=BATCH, timeout=10).received_messages
             if not pulled:
                 continue
-            _publish_batched(publisher, TARGET, [(m.message.data, dict(m.message.attributes)) for m in pulled])
+            _publish_requests(publisher, TARGET, [(m.message.data, dict(m.message.attributes)) for m in pulled])
             subscriber.acknowledge(subscription=dead_sub, ack_ids=[m.ack_id for m in pulled])
             moved += len(pulled)
         return moved
 
-    return Mover("batched loop: pull -> publish -> ack", move, lambda: _publish_batched(publisher, DEAD, bodies))
+    return Mover("batched loop: pull -> publish -> ack", move, lambda: _publish_requests(publisher, DEAD, bodies))
 
 
 def _replay_ledger(stack: Stack, workdir: Path, count: int) -> tuple[Mover, Callable[[], None]]:
@@ -191,33 +230,73 @@ def _replay_ledger(stack: Stack, workdir: Path, count: int) -> tuple[Mover, Call
     return Mover("ops.replay.replay (ctower events replay)", move), cleanup
 
 
-def measure(stack: Stack, workdir: Path, count: int = 1000, max_seconds: float = 60.0,
+def measure(stack: Stack, workdir: Path, count: int = COUNT, max_seconds: float = 60.0,
             rounds: int = ROUNDS) -> list[RedriveFigure]:
-    """Floor, ops redrive, bare loop and replay, `rounds` times interleaved; the median of each."""
+    """Floor, ops redrive, bare loop, replay and the client's batching layer, `rounds` times interleaved; the
+    median of each."""
     from google.cloud import pubsub_v1
 
     from bench.stacks import create_topics
 
     create_topics(stack.project, [DEAD, TARGET])
     subscriber = pubsub_v1.SubscriberClient()
-    publisher = PubSubPublisher(stack.project, timeout_seconds=30)
+    client = PubSubPublisher(stack.project, timeout_seconds=30)
+    publisher = RequestPublisher(client)
     bodies = _dead_letters(count)
     replay, replay_cleanup = _replay_ledger(stack, workdir, count)
     try:
         def floor() -> int:
-            _publish_batched(publisher, TARGET, bodies)
+            _publish_requests(publisher, TARGET, bodies)
             return count
 
-        movers = [Mover("floor: raw publish (batches of 100)", floor),
+        def batching_layer() -> int:
+            _publish_batched(client, TARGET, bodies)
+            return count
+
+        movers = [Mover(f"floor: raw publish ({MAX_MESSAGES_PER_REQUEST} per Publish request)", floor),
                   _ops_redrive(stack, subscriber, publisher, bodies),
-                  _bare_loop(stack, subscriber, publisher, bodies, max_seconds), replay]
-        rates: dict[str, list[float]] = {m.name: [] for m in movers}
+                  _bare_loop(stack, subscriber, publisher, bodies, max_seconds), replay,
+                  Mover("the client's batching layer (batches of 100, a future per message)", batching_layer)]
+        emulator_root = psutil.Process(stack.processes["pubsub-emulator"].pid)
+        emulator = [emulator_root, *emulator_root.children(recursive=True)]
+        rounds_of: dict[str, list[tuple[float, float, float]]] = {m.name: [] for m in movers}
         for _ in range(rounds):
             for mover in movers:
                 if mover.fill is not None:
                     mover.fill()
-                rates[mover.name].append(_timed(count, max_seconds, mover.name, mover.move))
-        return [RedriveFigure(m.name, statistics.median(rates[m.name]), count, rounds) for m in movers]
+                rounds_of[mover.name].append(_timed(count, max_seconds, mover.name, mover.move, emulator))
+        figures = []
+        for m in movers:
+            rate, own_cpu, emulator_cpu = (statistics.median(column) for column in zip(*rounds_of[m.name], strict=True))
+            figures.append(RedriveFigure(m.name, rate, count, rounds, own_cpu, emulator_cpu))
+        return figures
     finally:
         subscriber.close()
         replay_cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.redrive`: this bench alone, on an emulator of its own; prints each mover against the floor."""
+    import sys
+    import tempfile
+
+    from bench import cli, stacks
+
+    cli.stop_cleanly_on_sigterm()
+    parser = cli.parser(__doc__, count=COUNT, rounds=ROUNDS)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="ct-redrive-") as tmp:
+        workdir = Path(tmp)
+        with (workdir / "services.log").open("w", encoding="utf-8") as log, \
+                stacks.emulator(workdir / "emulator", log) as stack:
+            figures = measure(stack, workdir, count=args.count, rounds=args.rounds)
+    floor = figures[0]
+    for figure in figures:
+        print(f"{figure.name:<50} {figure.per_second:8.0f} msg/s  {figure.per_second / floor.per_second:5.2f}  "
+              f"CPU per message: ours {figure.own_cpu_us:4.0f} us, emulator {figure.emulator_cpu_us:4.0f} us",
+              file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,6 +28,7 @@ from ops.clikit import (
 )
 from ops.context import OpsContext, operator_name
 from ops.deadletters import Filter, RedriveOptions, Subscription
+from ops.publish_requests import RequestPublisher
 from shared.topology import EventType
 
 PEEK_NOTE = ("Depth and age come from a peek (pull without ack, then nack) on every target: the emulator has no "
@@ -162,11 +163,11 @@ def redrive(types: tuple[str, ...], tenants: tuple[str, ...], correlation_ids: t
     """Republish dead letters to their original topic, same body and attributes, redrive_count + 1.
 
     Messages move in batches: a pull of up to 1000, the matching ones published 100 at a
-    time while the next pull and the previous hundred's confirmations are under way. Each message
-    is acknowledged on the dead-letter subscription only after Pub/Sub confirms its
-    republish; a failed publish puts it back (nack) and is reported, and the run publishes
-    nothing more (the batch already in flight is settled). The run is recorded in the
-    ops_audit table (who, when, filter, counts).
+    time (one Publish request) while the next two pulls and the previous hundred's
+    confirmation are under way. Each message is acknowledged on the dead-letter
+    subscription only after Pub/Sub confirms its republish; a failed publish puts it back
+    (nack) and is reported, and the run publishes nothing more (the batch already in flight
+    is settled). The run is recorded in the ops_audit table (who, when, filter, counts).
     """
     selection = build_filter(types, tenants, correlation_ids, event_ids, older_than, newer_than)
     options = RedriveOptions(selection=selection, limit=limit, dry_run=dry_run, rate=rate, max_redrives=max_redrives,
@@ -178,15 +179,15 @@ def redrive(types: tuple[str, ...], tenants: tuple[str, ...], correlation_ids: t
         options.run_id = audit.start_run(ctx.database, "dlq redrive", operator_name(operator, ctx.target),
                                          ctx.target.label, {**selection.as_dict(), "limit": limit, "rate": rate,
                                                             "max_redrives": max_redrives}, dry_run)
+        publisher = RequestPublisher(ctx.publisher)
         try:
             if show_bar:
                 total = sum(len(deadletters.peek(sub, selection, limit, max_scan)) for _, sub in subscriptions)
                 with click.progressbar(length=min(total, limit or total), label="redriving", file=sys.stderr,
                                        show_pos=True, item_show_func=_counts_label) as bar:
-                    deadletters.redrive(subscriptions, ctx.publisher, ctx.topology, options, report,
-                                        _advance(bar))
+                    deadletters.redrive(subscriptions, publisher, ctx.topology, options, report, _advance(bar))
             else:
-                deadletters.redrive(subscriptions, ctx.publisher, ctx.topology, options, report)
+                deadletters.redrive(subscriptions, publisher, ctx.topology, options, report)
         except BaseException as exc:
             report.stopped_early = True
             report.errors.append(f"interrupted: {type(exc).__name__}: {exc}")

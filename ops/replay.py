@@ -2,19 +2,22 @@
 
 The `events` table keeps every envelope it saw, so an event whose dead letter was
 purged or expired (Pub/Sub keeps it 7 days) can still be sent again: the same
-envelope (same event_id and correlation_id) through the same publisher, marked with
-the attribute `replayed=true`, in batches with two awaiting confirmation at once. The
+envelope (same event_id and correlation_id) through the same client, marked with
+the attribute `replayed=true`, a batch per Publish request (ops.publish_requests) with
+two awaiting confirmation at once. The
 writers are idempotent, so replaying an event that meanwhile succeeded records a
 duplicate and changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from ops.audit import RunReport
+from ops.publish_requests import RequestPublisher
 from shared.db import Database, rows_as_dicts
 from shared.envelope import Envelope
 from shared.publisher import PublishError, PubSubPublisher
@@ -45,13 +48,15 @@ def failed_events(db: Database, *, event_types: tuple[str, ...] = (), tenants: t
 
 
 def _stored(db: Database, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    # The ids go as one JSON array: pg8000 escapes a text[] parameter a character at a time in Python,
+    # ~15% of a replay of thousands (cProfile).
     with db.transaction() as cur:
-        cur.execute("SELECT event_id, status, envelope FROM events "
-                    "WHERE event_id = ANY(%s::text[]) AND status <> 'duplicate'", (event_ids,))
+        cur.execute("SELECT event_id, status, envelope FROM events WHERE event_id IN "
+                    "(SELECT jsonb_array_elements_text(%s::jsonb)) AND status <> 'duplicate'", (json.dumps(event_ids),))
         return {row["event_id"]: row for row in rows_as_dicts(cur)}
 
 
-BATCH = 100  # what the publisher sends in one request
+BATCH = 100  # messages per Publish request
 IN_FLIGHT = 2  # batches awaiting confirmation at once: one is published while another's confirmations come
 
 
@@ -59,8 +64,8 @@ def replay(db: Database, publisher: PubSubPublisher, event_ids: list[str], *, dr
            report: RunReport | None = None) -> RunReport:
     """Republish the stored envelope of each failed event; others are reported and left alone.
 
-    Published in batches (`publish_raw_batch`: all sent together, each confirmation awaited), the
-    next batch going out while the previous one's confirmations come in, so a replay of thousands
+    Published in batches, each one Publish request whose answer confirms all of it, the next
+    batch going out while the previous one's confirmations come in, so a replay of thousands
     runs at the speed of raw publishing, not one round trip per event."""
     report = report if report is not None else RunReport()
     stored = _stored(db, event_ids)
@@ -87,7 +92,8 @@ def replay(db: Database, publisher: PubSubPublisher, event_ids: list[str], *, dr
     messages = [[(publisher.topology.event_type(e.event_type).topic, e.to_bytes(),
                   {**e.attributes(), REPLAYED_ATTR: "true"}) for e in batch] for batch in batches]
     with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="replay-publish") as publishing:
-        answered = publishing.map(publisher.publish_raw_batch, messages)  # in order, IN_FLIGHT at a time
+        # In order, IN_FLIGHT at a time.
+        answered = publishing.map(RequestPublisher(publisher).publish_raw_batch, messages)
         for batch, results in zip(batches, answered, strict=True):
             _report(report, batch, results)
     return report

@@ -14,7 +14,15 @@ from ops.deadletters.model import (
     parse_duration,
     republish_attributes,
 )
-from ops.deadletters.pubsub import MAX_ACK_DEADLINE, AckError, Pass, Subscription, from_received
+from ops.deadletters.pubsub import (
+    ACK_WITHIN_SECONDS,
+    MAX_ACK_DEADLINE,
+    PULLS_IN_FLIGHT,
+    AckError,
+    Pass,
+    Subscription,
+    from_received,
+)
 from ops.deadletters.service import (
     PUBLISH_BATCH,
     PUBLISHES_IN_FLIGHT,
@@ -30,11 +38,13 @@ from ops.deadletters.service import (
 )
 
 __all__ = [
+    "ACK_WITHIN_SECONDS",
     "DEFAULT_MAX_REDRIVES",
     "DEFAULT_MAX_SCAN",
     "MAX_ACK_DEADLINE",
     "PUBLISHES_IN_FLIGHT",
     "PUBLISH_BATCH",
+    "PULLS_IN_FLIGHT",
     "AckError",
     "DeadLetter",
     "Depth",

@@ -5,9 +5,10 @@ confirmed (redrive) or when an operator confirmed its purge; everything else is
 released as it was found.
 
 A redrive is batched and pipelined: a pull's chosen messages are published together
-while the next pull is under way and the previous chunk's confirmations come in; once a
-chunk's confirmations are all in, exactly the confirmed ones are acknowledged (one
-request, in the background); a failed one is nacked and reported. Messages waiting for
+while the next pulls are under way and the previous chunk's confirmations come in; once a
+chunk's confirmations are all in, exactly the confirmed ones are acknowledged (in the
+background, gathered into requests of up to 1,000 within half a second); a failed one is
+nacked and reported. Messages waiting for
 their chunk (under `--rate`, or behind slow confirmations) have their lease renewed
 before it could run out.
 """
@@ -31,18 +32,18 @@ from ops.deadletters.model import (
     original_topic,
     republish_attributes,
 )
-from ops.deadletters.pubsub import ASSUMED_ACK_DEADLINE, MAX_ACK_DEADLINE, Pass, Subscription
+from ops.deadletters.pubsub import ASSUMED_ACK_DEADLINE, MAX_ACK_DEADLINE, PULLS_IN_FLIGHT, Pass, Subscription
 from shared.publisher import PublishError, RawMessage
 from shared.topology import EventType, Topology
 
-PUBLISH_BATCH = 100  # messages a redrive publishes together (the publisher client's max_messages per batch)
+PUBLISH_BATCH = 100  # messages a redrive publishes together (one Publish request; a pull on the emulator gives 100)
 PUBLISHES_IN_FLIGHT = 2  # chunks awaiting confirmation at once: one is published while another's confirmations come
 PACED_CHUNK_SECONDS = 0.1  # under --rate, publish this many seconds' worth at a time
 LEASE_SLACK_SECONDS = 10.0  # renew a lease while at least a publish timeout plus this is left
 
 
 class RawPublisher(Protocol):
-    """The port a redrive publishes through (shared.publisher.PubSubPublisher in production).
+    """The port a redrive publishes through (ops.publish_requests.RequestPublisher in production).
 
     `publish_raw_batch` publishes every (topic, data, attributes) at once and waits for each
     confirmation, all within `timeout_seconds`; it answers, in order, each message id or the
@@ -174,11 +175,11 @@ def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawP
             options: RedriveOptions, report: RunReport | None = None, progress: Progress | None = None) -> RunReport:
     """Move matching dead letters back to their original topics; ack each only once its publish is confirmed.
 
-    Batched and pipelined: each pull (up to PULL_BATCH; the next is under way meanwhile) is
+    Batched and pipelined: each pull (up to PULL_BATCH; the next ones are under way meanwhile) is
     filtered, its chosen messages published PUBLISH_BATCH at a time (smaller chunks under
     `rate`), with up to PUBLISHES_IN_FLIGHT chunks awaiting confirmation at once (one under
     `rate`); when a chunk's confirmations are all in, exactly the confirmed ones are
-    acknowledged in one request, in the background. A message whose publish failed is nacked
+    acknowledged in the background (Pass.settle). A message whose publish failed is nacked
     (it stays) and reported; the run then publishes nothing more (the chunks already in
     flight are settled the same way) unless `stop_on_error` is off. A message already
     redriven `max_redrives` times is left in place and reported. A dry run counts and releases
@@ -195,7 +196,8 @@ def redrive(subscriptions: list[tuple[EventType, Subscription]], publisher: RawP
         for dlq_type, subscription in subscriptions:
             if run.done():
                 break
-            with Pass(subscription, options.max_scan) as walk:
+            # Under a rate, pulling further ahead would only hold messages whose lease nobody renews.
+            with Pass(subscription, options.max_scan, pulls_in_flight=1 if options.rate else PULLS_IN_FLIGHT) as walk:
                 try:
                     for batch in walk.batches():
                         chosen = _choose(run, dlq_type, batch, now)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.assistant.prompt import Turn
 from shared.db import Cursor, rows_as_dicts
+
+if TYPE_CHECKING:
+    from shared.assistant.prompt import Turn
 
 MAX_TURNS = 40
 MAX_TEXT = 4000
@@ -47,6 +49,8 @@ class BadHistory(ValueError):
 
 def parse_history(raw: str) -> tuple[list[Turn], dict[str, Any]]:
     """The conversation so far and the facts known, as the page carries them (JSON in a hidden field)."""
+    from shared.assistant.prompt import Turn  # the settings page's simulator only: sellers never load the assistant
+
     try:
         data = json.loads(raw or '{"turns": [], "known": {}}')
         turns = [Turn(t["role"], str(t["text"])[:MAX_TEXT]) for t in data["turns"] if t["role"] in ("lead", "business")]

@@ -8,7 +8,9 @@ the lock (LOCK_AFTER failures -> LOCK_MINUTES) never tells who has an account.
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
@@ -24,8 +26,27 @@ LOCK_MINUTES = 15
 MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()  # Argon2id with argon2-cffi's current (RFC 9106 low-memory) parameters
-# Verified when the e-mail is unknown, so a wrong e-mail costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Each hash or verify fills 64 MiB (the memory cost) outside the GIL: one at a time, or a burst of logins on the
+# server's 8 threads would need 8 x 64 MiB in an instance of 256 MiB.
+_one_hash_at_a_time = threading.Lock()
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the e-mail is unknown, so a wrong e-mail costs the same time as a wrong password.
+
+    Made on first use: hashing at import cost every process that imports this module 64 MiB and ~50 ms."""
+    return _hash(secrets.token_urlsafe(16))
+
+
+def _hash(password: str) -> str:
+    with _one_hash_at_a_time:
+        return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    with _one_hash_at_a_time:
+        return _hasher.verify(stored, password)
 
 
 class UserError(ValueError):
@@ -62,7 +83,7 @@ def normalize_email(email: str) -> str:
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise UserError(f"password must have at least {MIN_PASSWORD} characters")
-    return _hasher.hash(password)
+    return _hash(password)
 
 
 def new_password() -> str:
@@ -156,9 +177,9 @@ def authenticate(cur: Cursor, email: str, password: str) -> LoginResult:
     cur.execute("SELECT id, tenant_id, email, name, role, active, password_hash FROM console_users "
                 "WHERE email = %s", (email,))
     rows = rows_as_dicts(cur)
-    stored = rows[0]["password_hash"] if rows else _DUMMY_HASH
+    stored = rows[0]["password_hash"] if rows else _dummy_hash()
     try:
-        ok = _hasher.verify(stored, password) and bool(rows) and bool(rows[0]["active"])
+        ok = _verify(stored, password) and bool(rows) and bool(rows[0]["active"])
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
@@ -175,5 +196,5 @@ def authenticate(cur: Cursor, email: str, password: str) -> LoginResult:
         return LoginResult(None)
     cur.execute("DELETE FROM console_login_failures WHERE email = %s", (email,))
     if _hasher.check_needs_rehash(stored):
-        cur.execute("UPDATE console_users SET password_hash = %s WHERE email = %s", (_hasher.hash(password), email))
+        cur.execute("UPDATE console_users SET password_hash = %s WHERE email = %s", (_hash(password), email))
     return LoginResult(_user(rows[0]))

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -24,7 +24,6 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from shared.assistant.simulator import Simulated, simulate
 from shared.console import actions, queries, sessions, settings, team
 from shared.console.users import MIN_PASSWORD, UserError, authenticate
 from shared.db import Database
@@ -32,6 +31,9 @@ from shared.instance import PerInstance
 from shared.log import get_logger, log_context
 from shared.payloads import STAGES
 from shared.publisher import EnvelopePublisher, PublishError
+
+if TYPE_CHECKING:  # the assistant (its engine, models and senders' settings) loads only for the settings page
+    from shared.assistant.simulator import Simulated
 
 log = get_logger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -356,6 +358,7 @@ class Console:
                        message: str | None = None) -> Response:
         from shared.assistant.config import get_tenant
         from shared.assistant.service import enabled
+        from shared.assistant.simulator import Simulated
 
         assert session.tenant is not None
         with self.db.transaction() as cur:
@@ -372,6 +375,7 @@ class Console:
     def page_simulate(self, request: Request, session: sessions.Session, **_: Any) -> Response:
         from shared.assistant.config import get_tenant
         from shared.assistant.llm import get_model
+        from shared.assistant.simulator import simulate
 
         if refused := self._admin(session):
             return refused

@@ -27,10 +27,11 @@ from google.cloud import pubsub_v1
 from ops import deadletters
 from ops.cli import main
 from ops.context import OpsContext, Target
+from ops.publish_requests import RequestPublisher
 from shared.db import Database
 from shared.envelope import build_envelope
 from shared.payloads import StageChanged
-from shared.publisher import PublishError, PubSubPublisher, RawMessage
+from shared.publisher import PublishError, RawMessage
 from tests.conftest import ROOT, RunningStack, query, wait_for
 from tests.http import post
 from tests.seeds import EVENTS_AUTH
@@ -274,7 +275,7 @@ class FailsAfter:
     """The real publisher (the redrive's publisher port), until it has been handed `n` messages; every
     message after those fails, in the same batch or a later one."""
 
-    def __init__(self, real: PubSubPublisher, n: int) -> None:
+    def __init__(self, real: RequestPublisher, n: int) -> None:
         self.real, self.n, self.calls = real, n, 0
         self.timeout_seconds = real.timeout_seconds
         self.lock = threading.Lock()  # a redrive publishes two batches at once, from two threads
@@ -298,7 +299,8 @@ def test_a_publish_failure_midway_leaves_the_rest_in_the_dead_letter_subscriptio
         subscription = deadletters.Subscription(ctx.subscriber, stack.project, DLQ, emulator=True)
         et = ctx.topology.event_type("stage_changed")
         options = deadletters.RedriveOptions(selection=deadletters.Filter(correlation_ids=tuple(cids)))
-        report = deadletters.redrive([(et, subscription)], FailsAfter(ctx.publisher, 1), ctx.topology, options)
+        report = deadletters.redrive([(et, subscription)], FailsAfter(RequestPublisher(ctx.publisher), 1),
+                                     ctx.topology, options)
     finally:
         ctx.close()
     # The first one is confirmed and acked; the others fail, in its batch or the next (however the emulator's pulls
@@ -381,3 +383,20 @@ def test_a_message_redriven_too_often_is_left_in_place_and_reported(stack: Runni
     assert cid in letters.contents()
     purged = ctower(stack, "dlq", "purge", "--correlation-id", cid, "--yes-i-am-sure")
     assert purged.exit_code == 0 and cid not in letters.contents()
+
+
+def test_a_batch_goes_as_one_request_per_topic_and_a_failed_request_fails_only_its_messages(
+        stack: RunningStack) -> None:
+    ctx = OpsContext(Target("local", stack.project, stack.description["pubsub_emulator_host"], _settings(stack)))
+    topic = f"requests-{uuid.uuid4().hex[:8]}"  # a topic of its own: no writer sees these bodies
+    try:
+        publisher = RequestPublisher(ctx.publisher)
+        ctx.publisher.client.create_topic(name=f"projects/{stack.project}/topics/{topic}")
+        results = publisher.publish_raw_batch([(topic, b"one", {"correlation_id": "rq-1"}),
+                                               ("no-such-topic", b"two", {}),
+                                               (topic, b"three", {"correlation_id": "rq-3"})])
+    finally:
+        ctx.close()
+    first, missing, third = results
+    assert isinstance(first, str) and isinstance(third, str) and first != third  # confirmed: each its own id
+    assert isinstance(missing, PublishError) and "no-such-topic" in str(missing) and "NotFound" in str(missing)

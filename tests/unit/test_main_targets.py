@@ -39,6 +39,8 @@ STAYS_OUT: dict[str, tuple[str, ...]] = {
     "pipeline_writer": (*PARSERS, "shared.sources", *ELSEWHERE),
     "obras_writer": (*PARSERS, "shared.sources", *ELSEWHERE),
     "reply_sender": (*PARSERS, "shared.sources", *ELSEWHERE),
+    # Sellers never open the settings page's simulator: the assistant and the senders' settings load there.
+    "console": (*PARSERS, "shared.sources", "shared.writers", "shared.assistant", "shared.senders", "openai"),
 }
 
 

@@ -263,14 +263,15 @@ def test_stop_on_error_stops_after_the_chunk_with_the_failure() -> None:
     assert (report.moved, report.failed, sorted(fake.messages)) == (5, 1, ["m-1"])
 
 
-def test_redrive_batches_pulls_publishes_and_acks() -> None:
+def test_redrive_batches_pulls_publishes_and_acks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ops.deadletters.pubsub.ACK_WITHIN_SECONDS", 60.0)  # a busy machine's pause sends none early
     letters = [_letter(f"c{i}", n=i) for i in range(250)]
     publisher = Recorder()
     report, fake = _redrive(letters, publisher)
     assert (report.moved, report.failed, len(fake.messages)) == (250, 0, 0)
     assert publisher.batches == [100, 100, 50]
-    assert [r for r in fake.requests if r[0] == "acknowledge"] == [("acknowledge", 100), ("acknowledge", 100),
-                                                                  ("acknowledge", 50)]
+    # Within half a second of their confirmation, the acknowledgements share one request (up to 1000).
+    assert [r for r in fake.requests if r[0] == "acknowledge"] == [("acknowledge", 250)]
     assert not fake.extended  # published at once: no lease to renew
     report, fake = _redrive(letters, Recorder(), limit=120)  # a limit cuts the second batch
     assert (report.matched, report.moved, len(fake.messages)) == (120, 120, 130)
@@ -297,7 +298,9 @@ class HeldFirstChunk(Recorder):
         return super().publish_raw_batch(messages)
 
 
-def test_the_next_chunk_is_published_while_the_previous_ones_confirmations_come_and_acks_wait_for_them() -> None:
+def test_the_next_chunk_is_published_while_the_previous_ones_confirmations_come_and_acks_wait_for_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ops.deadletters.pubsub.ACK_WITHIN_SECONDS", 60.0)
     letters = [_letter(f"c{i}", n=i) for i in range(250)]
     publisher = HeldFirstChunk()
     fake = FakeDeadLetterSubscription(letters)
@@ -317,7 +320,7 @@ def test_the_next_chunk_is_published_while_the_previous_ones_confirmations_come_
                                  publisher, topology, RedriveOptions())
     assert publisher.overlapped  # two chunks awaited confirmation at once
     assert (report.moved, len(fake.messages), acked_unconfirmed) == (250, 0, [])
-    assert sorted(n for method, n in fake.requests if method == "acknowledge") == [50, 100, 100]
+    assert [n for method, n in fake.requests if method == "acknowledge"] == [250]
 
 
 def test_after_a_failed_publish_the_chunks_in_flight_are_settled_and_nothing_more_is_published() -> None:
@@ -426,3 +429,92 @@ def test_tables_align_and_cut_long_cells() -> None:
     header, first, second = text.splitlines()
     assert header.startswith("A ") and first.endswith("...  -") and second.rstrip().endswith("1.2")
     assert table([], ["a"], empty="nothing") == "nothing"
+
+
+def test_a_batch_is_split_into_requests_by_topic_and_within_pubsubs_limits() -> None:
+    from ops.publish_requests import MAX_BYTES_PER_REQUEST, MAX_MESSAGES_PER_REQUEST, _requests
+
+    small = [("a" if i % 3 else "b", b"x", {"k": "v"}) for i in range(2500)]
+    requests = list(_requests(small))
+    assert [(topic, len(positions)) for topic, positions in requests] == [("b", 834), ("a", 1000), ("a", 666)]
+    assert sorted(i for _, positions in requests for i in positions) == list(range(2500))  # each once
+    assert all(positions == sorted(positions) for _, positions in requests)  # in order within a topic
+    assert max(len(p) for _, p in requests) <= MAX_MESSAGES_PER_REQUEST
+    big = [("a", b"x" * (4 * 1024 * 1024), {}) for _ in range(5)]  # 4 MiB each: two fit under the limit
+    assert [len(p) for _, p in _requests(big)] == [2, 2, 1] and MAX_BYTES_PER_REQUEST > 2 * 4 * 1024 * 1024
+
+
+class EmulatorLikePulls(FakeDeadLetterSubscription):
+    """Answers at most 100 per pull, as the emulator does, each pull taking a moment; counts pulls under way."""
+
+    def __init__(self, letters: list[DeadLetter]) -> None:
+        super().__init__(letters)
+        self.under_way = 0
+        self.most_under_way = 0
+
+    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+        with self.lock:
+            self.under_way += 1
+            self.most_under_way = max(self.most_under_way, self.under_way)
+        time.sleep(0.02)
+        with self.lock:
+            self.under_way -= 1
+            return self._pull({**request, "max_messages": min(100, request["max_messages"])})
+
+
+def test_two_pulls_are_under_way_at_once_and_every_message_is_walked_once() -> None:
+    fake = EmulatorLikePulls([_letter(f"c{i}", n=i) for i in range(250)])
+    with Pass(Subscription(fake, "p", "s", emulator=True)) as walk:
+        batches = list(walk.batches())
+    assert fake.most_under_way == deadletters.PULLS_IN_FLIGHT == 2
+    assert sorted(len(b) for b in batches) == [50, 100, 100] and walk.seen == 250
+    assert len({m.message_id for b in batches for m in b}) == 250
+    assert not fake.leased_until  # what the pass held was released when it ended
+
+    fake = EmulatorLikePulls([_letter(f"c{i}", n=i) for i in range(250)])
+    with Pass(Subscription(fake, "p", "s", emulator=True), max_messages=150) as walk:
+        batches = list(walk.batches())
+    assert walk.seen == 150 and sorted(len(b) for b in batches) == [50, 100]  # never asks past the scan's cap
+
+
+def test_under_a_rate_a_redrive_pulls_one_at_a_time() -> None:
+    fake = EmulatorLikePulls([_letter(f"c{i}", n=i) for i in range(250)])
+    topology = load_topology()
+    report = deadletters.redrive([(topology.event_type("stage_changed"), Subscription(fake, "p", "s", emulator=True))],
+                                 Recorder(), topology, RedriveOptions(rate=100_000))
+    assert report.moved == 250 and fake.most_under_way == 1
+
+
+class SlowSecondChunk(Recorder):
+    """Takes a second over the second chunk, and notes which acknowledgements were sent by then."""
+
+    def __init__(self, fake: FakeDeadLetterSubscription) -> None:
+        super().__init__()
+        self.fake, self.calls, self.acked_meanwhile = fake, 0, -1
+
+    def publish_raw_batch(self, messages: Sequence[RawMessage]) -> list[str | PublishError]:
+        with self.lock:
+            self.calls += 1
+            second = self.calls == 2
+        if second:
+            time.sleep(1.0)
+            self.acked_meanwhile = len(self.fake.acked)
+        return super().publish_raw_batch(messages)
+
+
+def test_acknowledgements_go_in_requests_of_up_to_1000_and_wait_at_most_half_a_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr("ops.deadletters.pubsub.ACK_WITHIN_SECONDS", 60.0)
+        report, fake = _redrive([_letter(f"c{i}", n=i) for i in range(2500)], Recorder())
+    assert report.moved == 2500 and not fake.messages
+    assert [n for method, n in fake.requests if method == "acknowledge"] == [1000, 1000, 500]
+
+    fake = FakeDeadLetterSubscription([_letter(f"c{i}", n=i) for i in range(250)])
+    publisher = SlowSecondChunk(fake)
+    topology = load_topology()
+    report = deadletters.redrive([(topology.event_type("stage_changed"),
+                                   Subscription(fake, "p", "stage-changed-dlq-ops", emulator=True))],
+                                 publisher, topology, RedriveOptions())
+    # The first chunk was confirmed before the second's second was over: its ack did not wait for the pass's end.
+    assert report.moved == 250 and publisher.acked_meanwhile == 100 and deadletters.ACK_WITHIN_SECONDS <= 0.5
