@@ -19,13 +19,16 @@ HOW_TO_READ = """\
   1.00 means "costs nothing over the floor". The absolute figures are this machine's and move
   from run to run; the ratios are what to compare between runs and commits.
 * **cold start**: a fresh interpreter imports `main.py` through functions-framework and makes
-  the one client the target needs (median of N runs), the project's bytecode compiled once
-  beforehand as the deployed build does; floor: functions-framework with a function that
-  imports nothing, plus the same client.
+  the clients the target needs (median of N runs): the Pub/Sub publisher for HTTP targets, the
+  pool and pg8000 for subscribers, and the OpenAI client too for the assistant; the project's
+  bytecode compiled once beforehand as the deployed build does; floor: functions-framework with
+  a function that imports nothing, plus the same clients.
 * **edge**: webhooks/s and latency served by functions-framework/gunicorn (gthread,
   THREADS=8) against the Pub/Sub emulator, each request verified (token), validated,
-  enveloped, logged and its publish confirmed; floor: the same server and publisher publishing a
-  fixed message. Each server writes its output to a file (as a platform's log agent takes it).
+  enveloped, logged and its publish confirmed; floor: the same server and publisher publishing the
+  body it is sent, an envelope shaped like the edge's with the same attributes (so the emulator,
+  on the same 2 cores, does the same work for both). Each server writes its output to a file (as a
+  platform's log agent takes it).
 * **writers**: `ledger.process` called directly on a real Postgres (pgserver, unix socket),
   one envelope after another, for every event type; floor: a one-row INSERT transaction through
   the same pool, run in slices between each writer's slices (each row's floor is its own slices').
@@ -34,7 +37,10 @@ HOW_TO_READ = """\
   network to Cloud SQL. The rows *over a 0.5 ms link* run the same bench, floor included, on a
   database of its own through `bench/link.py`, a loopback TCP proxy that delays every byte by
   half of 0.5 ms each way: Cloud SQL's round trip from a function in its region (0.3-1 ms),
-  where a unix socket's is ~50 us.
+  where a unix socket's is ~50 us. The note gives, per envelope, this process's CPU, the Postgres
+  backends' CPU (/proc schedstat) and the WAL bytes written, then the same for its floor: on the
+  socket, the rows and index entries a write makes (lead_created: 2 rows and their index
+  entries; the floor: 1 row, 1 entry) cost the server more than the 2 round trips saved.
 * **soak and drills** are not in this table: `make soak` prints its own tables of counts and
   writes them to [soak.md](soak.md).
 * **end to end**: webhook sent -> its `events` row committed, paced below saturation on the
@@ -45,12 +51,17 @@ HOW_TO_READ = """\
   so a message waits 0-100 ms for the next look, ~50 ms at the median. Cloud Pub/Sub pushes
   as messages arrive, so in the cloud that share of the figure is not there.
 * **memory**: peak resident memory (VmHWM summed over the functions-framework/gunicorn process
-  tree) of every function after a mixed load from every source but Meta Lead Ads, drained;
-  floor: `floor_publish` (HTTP) or `floor_writer` (a pg8000 connection, one statement per push)
+  tree) of every function after a mixed load from every source but Meta Lead Ads, drained, and
+  for the console 20 seller sessions over HTTP (log in, inbox, board, leads opened, a stage move
+  and a note); floor: `floor_publish` (HTTP), `floor_writer` (a pg8000 connection, one statement
+  per push) or for the console `floor_console` (both: a statement and a publish per request),
   served the same way and given as many requests as the busiest function. Lower is better; the
   note says whether it fits the functions' 256 MiB.
 * **redrive**: messages/s moved out of a dead-letter subscription vs raw publish of the same
-  messages; each mover runs five times, interleaved with the floor, and the median is shown.
+  5,000 messages as Publish requests of 1,000 through the official client's generated API (its
+  fastest path, and the one the movers publish through); the client's batching layer (a future
+  per message, the floor until the movers stopped using it) is shown as a row of its own. Each
+  mover runs five times, interleaved with the floor, and the median is shown.
 """
 
 
