@@ -41,8 +41,9 @@ from ops.provision import DeliveryPolicy, Route
 log = logging.getLogger(__name__)
 
 SUCCESS_CODES = frozenset({102, 200, 201, 202, 204})  # what Cloud push takes as acknowledged
-PULLS_PER_SUBSCRIPTION = 4
+PULLS_PER_SUBSCRIPTION = 8
 EMULATOR_LOOK_SECONDS = 0.05  # the emulator's long-poll task looks at the backlog this often
+SETTLE_BATCH = 1000  # ack ids per acknowledge call at most (a request's size is bounded)
 PULL_SECONDS = 30.0  # a long poll's deadline; the emulator answers (empty) just before it
 
 Post = Callable[[str, bytes, float], int | None]  # (url, body, timeout) -> HTTP status, None when no answer
@@ -149,6 +150,7 @@ class Pusher:
         self._functions = {r.function: _Function(threads) for r in routes}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._settlements: queue.Queue[tuple[str, int | None, str] | None] = queue.Queue()
         self._retrying: dict[str, _Retrying] = {}  # message id -> its failed delivery, until acked or dead-lettered
         self._lock = threading.Lock()
 
@@ -157,6 +159,7 @@ class Pusher:
             from google.cloud import pubsub_v1
 
             self._subscriber = pubsub_v1.SubscriberClient()
+        self._thread("settle", self._settle)
         for name, fn in self._functions.items():
             for i in range(fn.threads):
                 self._thread(f"push-{name}-{i}", self._deliver, fn)
@@ -228,17 +231,36 @@ class Pusher:
         status = post(route.endpoint, push_body(message, self._path(route), attempt), lease_left)
         wait = retry_after(status, attempt, route.policy)
         self._record(route, message.message_id, attempt, status, wait)
-        try:
-            if wait is None:
-                self._subscriber.acknowledge(request={"subscription": self._path(route),
-                                                      "ack_ids": [received.ack_id]})
-            else:
-                self._subscriber.modify_ack_deadline(request={"subscription": self._path(route),
-                                                              "ack_ids": [received.ack_id],
-                                                              "ack_deadline_seconds": wait})
-        except Exception as exc:  # the lease runs out instead: delivered again, later or sooner
-            if not self._stopping.is_set():
-                log.warning("settling a delivery on %s failed: %s: %s", route.subscription, type(exc).__name__, exc)
+        self._settlements.put((self._path(route), wait, received.ack_id))
+
+    def _settle(self) -> None:
+        """Acknowledge (or set deadlines) for what the pushes decided, many ack ids per call."""
+        while (first := self._settlements.get()) is not None:
+            batch, done = [first], False
+            while len(batch) < SETTLE_BATCH:
+                try:
+                    item = self._settlements.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+            groups: dict[tuple[str, int | None], list[str]] = {}
+            for path, wait, ack_id in batch:
+                groups.setdefault((path, wait), []).append(ack_id)
+            for (path, wait), ack_ids in groups.items():
+                try:
+                    if wait is None:
+                        self._subscriber.acknowledge(request={"subscription": path, "ack_ids": ack_ids})
+                    else:
+                        self._subscriber.modify_ack_deadline(request={"subscription": path, "ack_ids": ack_ids,
+                                                                      "ack_deadline_seconds": wait})
+                except Exception as exc:  # the leases run out instead: delivered again, later or sooner
+                    log.warning("settling %d delivery(ies) on %s failed: %s: %s", len(ack_ids), path,
+                                type(exc).__name__, exc)
+            if done:
+                return
 
     def _record(self, route: Route, message_id: str, attempt: int, status: int | None, wait: int | None) -> None:
         with self._lock:
@@ -273,20 +295,26 @@ class Pusher:
         tmp.replace(path)
 
     def stop(self) -> None:
-        """Stop pulling and pushing: outstanding pulls are cancelled, pushes under way finish or time out."""
+        """Stop: pushes under way finish and are settled, then the outstanding pulls are cancelled."""
         self._stopping.set()
         for fn in self._functions.values():
             with fn.room:
                 fn.room.notify_all()
             for _ in range(fn.threads):
                 fn.queue.put(None)
+        deadline = time.monotonic() + 10
+        self._join("push-", deadline)
+        self._settlements.put(None)
+        self._join("settle", deadline)
         if self._own_subscriber and self._subscriber is not None:
             with contextlib.suppress(Exception):
                 self._subscriber.close()  # cancels the long polls
-        deadline = time.monotonic() + 10
-        for thread in self._threads:
+        self._join("pull-", deadline)
+
+    def _join(self, prefix: str, deadline: float) -> None:
+        for thread in [t for t in self._threads if t.name.startswith(prefix)]:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
-        self._threads.clear()
+            self._threads.remove(thread)
 
 
 def read_snapshot(path: Path) -> dict[str, Any] | None:
