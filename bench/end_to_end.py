@@ -8,7 +8,7 @@ stack's Postgres records commit times (track_commit_timestamp, ops/stack.py), so
 its requests with. A watcher only waits for the rows to be there; its polling takes no
 part in the figure. Shown beside the 202 latency of the same requests, with where the
 time went: to the edge's envelope (`received_at`), from there to the writer's
-transaction (`created_at`: publish, the emulator's push, the function's dispatch), and
+transaction (`created_at`: publish, the delivery, the function's dispatch), and
 the transaction up to its commit.
 
 Delivery is measured on its own too: a message published to a topic whose subscription

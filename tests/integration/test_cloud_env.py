@@ -3,7 +3,8 @@
 The edge (`leads`) and its writer (`leads_writer`) get exactly ops.cloudenv.function_env (the
 keys of terraform/functions.tf's locals) plus only the stand-in endpoints of STAND_IN_KEYS:
 secrets and the tenants document from Secret Manager, the database through the Cloud SQL
-connector with IAM auth, Pub/Sub from the emulator with the topology's push subscriptions.
+connector with IAM auth, Pub/Sub from the emulator with the topology's subscriptions,
+pushed as the local stack pushes them (ops/pusher.py).
 """
 
 from __future__ import annotations
