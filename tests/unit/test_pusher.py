@@ -177,3 +177,41 @@ def test_no_more_pushes_at_once_than_the_function_has_threads() -> None:
     _run(Pusher("p", [_route()], threads=3, subscriber=subscriber, post=post), subscriber, 12)
     assert len(subscriber.settled) == 12 and set(subscriber.settled.values()) == {None}
     assert now_and_most[1] == 3
+
+
+def test_the_poster_reuses_connections_retries_one_the_server_closed_and_says_none_without_an_answer() -> None:
+    from http.server import BaseHTTPRequestHandler
+
+    from ops.loopback import serve, stop
+    from ops.pusher import HttpPoster
+
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path == "/slow":
+                time.sleep(0.5)
+            self.send_response(202 if self.path == "/ok" else 500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = self.path == "/ok" and len(bodies) == 1  # closed while the client keeps it
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = serve(Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    post = HttpPoster()
+    try:
+        assert post(base + "/ok", b"1", 5) == 202
+        assert post(base + "/ok", b"2", 5) == 202  # its kept-alive connection was closed: sent again on a new one
+        assert post(base + "/fail", b"3", 5) == 500
+        assert post(base + "/slow", b"4", 0.1) is None  # timed out
+        assert bodies == [b"1", b"2", b"3", b"4"]
+    finally:
+        post.close()
+        stop(server)
+    assert post(base + "/ok", b"5", 1) is None  # refused
