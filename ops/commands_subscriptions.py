@@ -3,9 +3,9 @@
 Pub/Sub redelivers a failed push after its backoff (up to 10 minutes per attempt in the
 cloud); after an outage is fixed, a seek delivers everything the subscription still holds
 now instead, locally or in the cloud. A seek to a time before every message still held
-marks them all for redelivery; acknowledged messages are not kept, so nothing the writers
-have not already made idempotent is delivered twice (a message already written becomes a
-`duplicate` row), and dead letters are untouched.
+marks them all for redelivery; acknowledged messages are not kept, so only what was not
+acknowledged comes again (one already written but not yet acknowledged becomes a
+`duplicate` row: the writers are idempotent), and dead letters are untouched.
 """
 
 from __future__ import annotations
