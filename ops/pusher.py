@@ -5,9 +5,9 @@ is empty, so a webhook waited ~50 ms before its writer saw it, and it stopped re
 after several failed pushes at once. Cloud push does neither. So locally the writer
 subscriptions are pull subscriptions (ops/provision.py) and this module pushes them:
 
-- a few long-poll pulls per subscription, started a little apart: the emulator serves each
-  from a task that looks at the backlog every 50 ms from the pull's arrival, so K staggered
-  pulls see a new message within ~50/K ms;
+- K long-poll pulls per subscription, each (re)issued at its own of K evenly spaced points
+  of a 50 ms cycle: the emulator serves a pull from a task that looks at the backlog every
+  50 ms from the pull's arrival, so a new message is seen within 50/K ms, whenever it comes;
 - each message POSTed to its function's push endpoint in Pub/Sub's push JSON, at most the
   function's thread count at once, with the ack deadline as the timeout (as Cloud push);
 - acknowledged on Cloud push's success codes; after anything else its ack deadline is set
@@ -44,7 +44,7 @@ SUCCESS_CODES = frozenset({102, 200, 201, 202, 204})  # what Cloud push takes as
 PULLS_PER_SUBSCRIPTION = 8
 EMULATOR_LOOK_SECONDS = 0.05  # the emulator's long-poll task looks at the backlog this often
 SETTLE_BATCH = 1000  # ack ids per acknowledge call at most (a request's size is bounded)
-PULL_SECONDS = 30.0  # a long poll's deadline; the emulator answers (empty) just before it
+PULL_SECONDS = 10.0  # a long poll's deadline; the emulator answers (empty) just before it, and its looks drift
 
 Post = Callable[[str, bytes, float], int | None]  # (url, body, timeout) -> HTTP status, None when no answer
 
@@ -149,6 +149,7 @@ class Pusher:
         self._post = post
         self._functions = {r.function: _Function(threads) for r in routes}
         self._stopping = threading.Event()
+        self._epoch = time.monotonic()  # the pulls' places in the emulator's cycle count from here
         self._threads: list[threading.Thread] = []
         self._settlements: queue.Queue[tuple[str, int | None, str] | None] = queue.Queue()
         self._retrying: dict[str, _Retrying] = {}  # message id -> its failed delivery, until acked or dead-lettered
@@ -165,9 +166,7 @@ class Pusher:
                 self._thread(f"push-{name}-{i}", self._deliver, fn)
         for route in self.routes:
             for i in range(PULLS_PER_SUBSCRIPTION):
-                # Started apart, so the emulator's 50 ms looks of the K pulls interleave.
-                self._thread(f"pull-{route.subscription}-{i}", self._pull, route, i * EMULATOR_LOOK_SECONDS /
-                             PULLS_PER_SUBSCRIPTION)
+                self._thread(f"pull-{route.subscription}-{i}", self._pull, route, i)
 
     def _thread(self, name: str, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -177,12 +176,23 @@ class Pusher:
     def _path(self, route: Route) -> str:
         return f"projects/{self.project}/subscriptions/{route.subscription}"
 
-    def _pull(self, route: Route, delay: float) -> None:
+    def _until_slot(self, slot: float) -> float:
+        """Seconds until the `slot`th of K evenly spaced points of the emulator's 50 ms cycle.
+
+        Each pull is (re)issued only at its own point, so the emulator's looks stay K to a
+        cycle, evenly spaced, whenever messages come. Re-issued at once instead, a pull that
+        took a message looks again just after the moment it came, and under traffic as regular
+        as that cycle (20 webhooks/s) the pulls bunch up there: 17 ms at p50 instead of 3.
+        """
+        return (self._epoch + slot * EMULATOR_LOOK_SECONDS / PULLS_PER_SUBSCRIPTION - time.monotonic()) \
+            % EMULATOR_LOOK_SECONDS
+
+    def _pull(self, route: Route, slot: int) -> None:
         from google.api_core.exceptions import DeadlineExceeded
         from google.pubsub_v1.types import PullResponse
 
         fn = self._functions[route.function]
-        if self._stopping.wait(delay):
+        if self._stopping.wait(self._until_slot(slot)):
             return
         while not self._stopping.is_set():
             with fn.room:  # pull no more than the function's threads can take on (their leases are running)
@@ -205,6 +215,8 @@ class Pusher:
                 fn.held += len(received)
             for message in received:
                 fn.queue.put((route, message, now))
+            if len(received) < fn.threads:  # drained: back to its own place in the cycle (a full batch: pull on)
+                self._stopping.wait(self._until_slot(slot))
 
     def _deliver(self, fn: _Function) -> None:
         post = self._post()

@@ -7,6 +7,7 @@ runner's decoding, as a real function receives it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -215,3 +216,14 @@ def test_the_poster_reuses_connections_retries_one_the_server_closed_and_says_no
         post.close()
         stop(server)
     assert post(base + "/ok", b"5", 1) is None  # refused
+
+
+def test_the_pulls_are_issued_at_evenly_spaced_points_of_the_emulators_cycle() -> None:
+    from ops.pusher import EMULATOR_LOOK_SECONDS, PULLS_PER_SUBSCRIPTION
+
+    pusher = Pusher("p", [_route()], threads=1, subscriber=FakeSubscriber([]))
+    now = time.monotonic()
+    points = sorted((now + pusher._until_slot(slot)) % EMULATOR_LOOK_SECONDS for slot in range(PULLS_PER_SUBSCRIPTION))
+    gaps = [b - a for a, b in itertools.pairwise([*points, points[0] + EMULATOR_LOOK_SECONDS])]
+    assert all(abs(gap - EMULATOR_LOOK_SECONDS / PULLS_PER_SUBSCRIPTION) < 0.001 for gap in gaps), gaps
+    assert all(0 <= pusher._until_slot(slot) < EMULATOR_LOOK_SECONDS for slot in range(PULLS_PER_SUBSCRIPTION))
