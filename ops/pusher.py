@@ -44,7 +44,7 @@ SUCCESS_CODES = frozenset({102, 200, 201, 202, 204})  # what Cloud push takes as
 PULLS_PER_SUBSCRIPTION = 8
 EMULATOR_LOOK_SECONDS = 0.05  # the emulator's long-poll task looks at the backlog this often
 SETTLE_BATCH = 1000  # ack ids per acknowledge call at most (a request's size is bounded)
-PULL_SECONDS = 10.0  # a long poll's deadline; the emulator answers (empty) just before it, and its looks drift
+PULL_SECONDS = 30.0  # a long poll's deadline; the emulator answers (empty) just before it
 
 Post = Callable[[str, bytes, float], int | None]  # (url, body, timeout) -> HTTP status, None when no answer
 
