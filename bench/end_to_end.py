@@ -8,22 +8,23 @@ stack's Postgres records commit times (track_commit_timestamp, ops/stack.py), so
 its requests with. A watcher only waits for the rows to be there; its polling takes no
 part in the figure. Shown beside the 202 latency of the same requests, with where the
 time went: to the edge's envelope (`received_at`), from there to the writer's
-transaction (`created_at`: publish, the emulator's push, the function's dispatch), and
+transaction (`created_at`: publish, the delivery, the function's dispatch), and
 the transaction up to its commit.
 
-The emulator's push is measured on its own too: a message published to a topic whose
-push subscription points at a bare HTTP endpoint in this process, from the publish's
-confirmation to the push arriving. The emulator (0.8.x) pushes from two loops per
-subscription that sleep 100 ms whenever the backlog is empty (PushLoop,
-checkIntervalMillis = 100, not configurable), so a message published to an idle
-subscription waits up to 100 ms for the next look; Cloud Pub/Sub pushes as messages
-arrive and has no such sleep.
+Delivery is measured on its own too: a message published to a topic whose subscription
+the stack's pusher (ops/pusher.py) delivers to a bare HTTP endpoint in this process, from
+the publish's confirmation to the push arriving. The stack no longer uses the emulator's
+own push (0.8.x), which sleeps 100 ms whenever a subscription's backlog is empty (PushLoop,
+checkIntervalMillis = 100, not configurable): ~50 ms at p50 before a writer saw a message.
+The pusher's staggered long-poll pulls see it within ~50/K ms (the emulator's long-poll
+looks every 50 ms; K = PULLS_PER_SUBSCRIPTION), as Cloud push has no such sleep.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import statistics
 import threading
 import time
@@ -55,7 +56,7 @@ class EndToEndFigure:
     to_envelope_p50_ms: float  # sent -> the edge's received_at
     to_writer_p50_ms: float  # received_at -> the writer's transaction began (created_at)
     write_p50_ms: float  # created_at -> committed
-    push_p50_ms: float  # the emulator alone: publish confirmed -> pushed to a bare endpoint
+    push_p50_ms: float  # delivery alone (the pusher): publish confirmed -> pushed to a bare endpoint
     push_p99_ms: float
 
 
@@ -166,29 +167,40 @@ def _endpoint() -> Iterator[tuple[str, dict[str, float]]]:
 
 
 def push_latencies(stack: Stack, count: int = 100, pace_per_second: float = 20.0) -> list[float]:
-    """Seconds from a publish's confirmation to its push reaching a bare endpoint, paced like the webhooks."""
+    """Seconds from a publish's confirmation to its push reaching a bare endpoint, paced like the webhooks.
+
+    Delivered as the stack delivers: a subscription made by ops.provision's rules, pushed by a Pusher.
+    """
     from google.cloud import pubsub_v1
 
     from bench.stacks import create_topics
+    from ops.provision import DeliveryPolicy, Route, subscription_request
+    from ops.pusher import Pusher
     from shared.publisher import PubSubPublisher
 
-    create_topics(stack.project, [PUSH_TOPIC])
+    create_topics(stack.project, [PUSH_TOPIC, f"{PUSH_TOPIC}-dlq"])
     publisher = PubSubPublisher(stack.project, timeout_seconds=30)  # the edge's client and batch settings
     subscriber = pubsub_v1.SubscriberClient()
-    subscription = subscriber.subscription_path(stack.project, f"{PUSH_TOPIC}-push")
+    subscription = subscriber.subscription_path(stack.project, f"{PUSH_TOPIC}-sub")
     try:
         with _endpoint() as (url, arrived):
-            subscriber.create_subscription(request={"name": subscription, "push_config": {"push_endpoint": url},
-                                                    "topic": f"projects/{stack.project}/topics/{PUSH_TOPIC}"})
-            confirmed: dict[str, float] = {}
-            start = time.monotonic()
-            for i in range(count):
-                time.sleep(max(0.0, start + i / pace_per_second - time.monotonic()))
-                publisher.publish_raw(PUSH_TOPIC, str(i).encode(), {})
-                confirmed[str(i)] = time.monotonic()
-            deadline = time.monotonic() + 30
-            while len(arrived) < count and time.monotonic() < deadline:
-                time.sleep(WAIT_POLL_SECONDS)
+            route = Route(f"{PUSH_TOPIC}-sub", PUSH_TOPIC, f"{PUSH_TOPIC}-dlq", "probe", url,
+                          DeliveryPolicy.from_env())
+            subscriber.create_subscription(request=subscription_request(stack.project, route))
+            pusher = Pusher(stack.project, [route], threads=int(os.environ.get("THREADS", "8")))
+            pusher.start()
+            try:
+                confirmed: dict[str, float] = {}
+                start = time.monotonic()
+                for i in range(count):
+                    time.sleep(max(0.0, start + i / pace_per_second - time.monotonic()))
+                    publisher.publish_raw(PUSH_TOPIC, str(i).encode(), {})
+                    confirmed[str(i)] = time.monotonic()
+                deadline = time.monotonic() + 30
+                while len(arrived) < count and time.monotonic() < deadline:
+                    time.sleep(WAIT_POLL_SECONDS)
+            finally:
+                pusher.stop()
             subscriber.delete_subscription(subscription=subscription)
             return [arrived[key] - at for key, at in confirmed.items() if key in arrived]
     finally:

@@ -2,7 +2,7 @@
 
 `emulator()` is the Pub/Sub emulator alone (with the topology's topics); `full_stack()` is
 what `make dev` runs (ops.stack.Stack: emulator, its own pgserver Postgres, migrations,
-every function under functions-framework/gunicorn, push subscriptions). Both stop every
+every function under functions-framework/gunicorn, subscriptions and the pusher). Both stop every
 process they started (process groups), whatever happens.
 """
 
@@ -74,7 +74,7 @@ def _supervise(stack: Stack, stopping: threading.Event) -> None:
 
 
 # The assistant answers leads through OpenAI and the WhatsApp send APIs, which cannot be reached from here;
-# left on, its retries share the emulator's push loop with the writers. Load runs measure intake without it
+# left on, its failing calls and their retries would load the machine. Load runs measure intake without it
 # (as the session test stack does); tests/integration/test_assistant.py covers it with stand-ins.
 INTAKE_ONLY = {"ASSISTANT_ENABLED": "false"}
 
@@ -87,7 +87,7 @@ def full_stack(workdir: Path, log: TextIO, extra_env: dict[str, str] | None = No
     with environment(env, drop=("PUBSUB_EMULATOR_HOST", "DATABASE_URL")):
         stack = Stack(out=log)
         stopping = threading.Event()
-        # As `ctower dev` does: restart a function that dies, seek deliveries the emulator stopped retrying.
+        # As `ctower dev` does: restart a function that dies, write the pusher's retries for `ctower status`.
         supervisor = threading.Thread(target=_supervise, args=(stack, stopping), daemon=True)
         try:
             stack.start()

@@ -43,9 +43,7 @@ class CloudLocal:
             database_url = self._database()
             self._start_cloud(database_url)
             self._start_functions()
-            from ops.provision import provision
-
-            provision(self.stack.project, self.stack.topology, self.stack.function_urls)
+            self.stack.deliver()
             self._describe(database_url)
         except BaseException:
             self.stop()
@@ -131,7 +129,7 @@ class CloudLocal:
 
     def supervise(self) -> list[str]:
         """One round of the stack's supervision (ops.stack.run_forever): dead function servers are
-        restarted with the same cloud environment, stalled deliveries sought."""
+        restarted with the same cloud environment, the pusher's retries written for `ctower status`."""
         return self.stack.supervise()
 
     def stop(self) -> None:

@@ -74,7 +74,8 @@ def trace_command(identifier: str, show_pii: bool, with_logs: bool, logs_limit: 
 
 @click.command("status", epilog="Dead-letter depth comes from a peek (pull, then nack); push subscriptions are not "
                                 "peeked (that would spend a delivery attempt), their backlog is Cloud Monitoring's "
-                                "num_undelivered_messages. Exit 1 when there are problems: a missing topic or "
+                                "num_undelivered_messages; locally `retrying` is how many deliveries the stack's "
+                                "pusher saw fail and will retry. Exit 1 when there are problems: a missing topic or "
                                 "subscription, dead letters, failures in the last hour, pending or changed "
                                 f"migrations. {EXIT_CODES}")
 @click.option("--max-scan", type=click.IntRange(min=1), default=DEFAULT_MAX_SCAN, show_default=True,
@@ -91,8 +92,9 @@ def status_command(max_scan: int, project: str | None, database_url: str | None,
     lines += [f"  ! {p}" for p in health.problems]
     lines += ["", table(health.topics, ["event_type", "topic", "state"]), "",
               table([{**s, "depth": s["depth"] if s["depth"] is not None else "-",
-                      "oldest": human_age(s["oldest_age_seconds"])} for s in health.subscriptions],
-                    ["subscription", "kind", "event_type", "state", "depth", "oldest"]), "",
+                      "oldest": human_age(s["oldest_age_seconds"]), "retrying": s.get("retrying", "-")}
+                     for s in health.subscriptions],
+                    ["subscription", "kind", "event_type", "state", "depth", "oldest", "retrying"]), "",
               "failed events:", table(health.failed, ["event_type", "last_hour", "last_day"],
                                       empty="  none in the last day"),
               "", f"schema: migration level {level if level is not None else '-'}"

@@ -1,10 +1,11 @@
 """`ctower subscriptions seek`: deliver again now whatever a push subscription still holds.
 
-Cloud Pub/Sub redelivers failed pushes by itself; the emulator can stop (see
-ops/deliveries.py), and `ctower status` then shows the subscription as stalled. The local
-stack seeks stalled subscriptions by itself (unless CT_AUTO_SEEK=false); this is the same
-step by hand, locally or in the cloud. Writers are idempotent, so a message delivered again
-that was already written becomes a `duplicate` row; dead letters are not touched.
+Pub/Sub redelivers a failed push after its backoff (up to 10 minutes per attempt in the
+cloud); after an outage is fixed, a seek delivers everything the subscription still holds
+now instead, locally or in the cloud. A seek to a time before every message still held
+marks them all for redelivery; acknowledged messages are not kept, so only what was not
+acknowledged comes again (one already written but not yet acknowledged becomes a
+`duplicate` row: the writers are idempotent), and dead letters are untouched.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from ops.clikit import EXIT_CODES, EXIT_OK, EXIT_USAGE, emit, fail, json_option, ops_context, target_options
-from ops.deliveries import seek
 from ops.stackinfo import StackError, read_description
 
 CLOUD_LOOKBACK_SECONDS = 7 * 24 * 3600  # the subscriptions' message retention (terraform default)
@@ -24,7 +25,7 @@ CLOUD_LOOKBACK_SECONDS = 7 * 24 * 3600  # the subscriptions' message retention (
 
 @click.group()
 def subscriptions() -> None:
-    """Push subscriptions: restart deliveries that stopped."""
+    """Push subscriptions: deliver again, now, what they hold."""
 
 
 @subscriptions.command("seek", epilog=f"Exit 2 when nothing is selected. {EXIT_CODES}")
@@ -63,3 +64,19 @@ def _default_since(cloud: bool) -> float:
         except (StackError, KeyError, TypeError, ValueError):
             pass
     return time.time() - CLOUD_LOOKBACK_SECONDS
+
+
+def seek(subscriber: Any, project: str, subscriptions: list[str], to_epoch: float) -> list[str]:
+    """Mark every message each subscription still holds, published since `to_epoch`, for redelivery now.
+
+    Messages published before `to_epoch` would be marked acknowledged: give a time before the
+    oldest message you need (the local stack's start; in the cloud, the retention window).
+    """
+    from google.protobuf import timestamp_pb2
+
+    moment = timestamp_pb2.Timestamp()
+    moment.FromSeconds(int(to_epoch))
+    for name in subscriptions:
+        subscriber.seek(request={"subscription": subscriber.subscription_path(project, name), "time": moment},
+                        timeout=30)
+    return subscriptions

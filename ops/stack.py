@@ -2,13 +2,14 @@
 
 Pub/Sub emulator + Postgres (DATABASE_URL or an embedded pgserver, which records commit
 times: track_commit_timestamp) + migrations + every function under functions-framework
-on its own port + the topology's topics and push subscriptions. It describes itself in
-`.local/stack.json` while it runs and stops everything it started on Ctrl-C.
+on its own port + the topology's topics and subscriptions, pushed to the functions by the
+stack's own pusher (ops/pusher.py: Cloud push's behaviour, which the emulator's push lacks).
+It describes itself in `.local/stack.json` while it runs and stops everything it started on Ctrl-C.
 
 Where the local parts would lose what the cloud keeps, the stack makes up for it: a
 function server that dies is restarted with backoff (the emulator holds its backlog only
-in memory, so stopping the stack would lose what was answered 202), and push deliveries
-the emulator stops retrying are sought again (ops/deliveries.py).
+in memory, so stopping the stack would lose what was answered 202); the pushes it refused
+meanwhile are retried with backoff, as Cloud push retries them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from ops.deliveries import DeliveryWatch, seek
 from ops.localdb import ensure_database, record_commit_times, start_embedded
+from ops.pusher import Pusher
 from ops.stackinfo import ROOT as ROOT  # re-exported: tests and benchmarks take the repository's root from here
 from ops.stackinfo import StackError, local_dir, port_for
 from shared.config import DEFAULT_PROJECT
@@ -119,14 +120,13 @@ class Stack:
     function_urls: dict[str, str] = field(default_factory=dict)
     tenants_file: Path | None = None
     started_at: float = field(default_factory=time.time)
-    watch: DeliveryWatch | None = None
+    pusher: Pusher | None = None
     _pg: Any = None
     _print_lock: threading.Lock = field(default_factory=threading.Lock)
     _specs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
     _restart_due: dict[str, float] = field(default_factory=dict)  # a dead function -> when to start it again
     _backoff: dict[str, float] = field(default_factory=dict)  # its last wait (doubles while it keeps dying)
     _spawned_at: dict[str, float] = field(default_factory=dict)
-    _seek_due: dict[str, float] = field(default_factory=dict)  # function -> when to seek its subscriptions
 
     def __enter__(self) -> Stack:
         self.start()
@@ -141,7 +141,7 @@ class Stack:
             self._start_emulator()
             self._start_database()
             self._start_functions()
-            self._provision()
+            self.deliver()
             self._write_description()
         except BaseException:
             self.stop()
@@ -190,12 +190,6 @@ class Stack:
         self._say("stack", f"database ready ({len(applied)} migration(s) applied)")
 
     def _start_functions(self) -> None:
-        from ops.provision import DeliveryPolicy
-
-        policy = DeliveryPolicy.from_env()
-        # A failed delivery is retried within max_backoff; three of those without a retry is a stall.
-        self.watch = DeliveryWatch(self.topology, stall_after=max(15.0, 3.0 * policy.max_backoff_seconds),
-                                   max_attempts=policy.max_delivery_attempts)
         env = {
             "PUBSUB_EMULATOR_HOST": self.emulator_host or "",
             "GOOGLE_CLOUD_PROJECT": self.project,
@@ -223,11 +217,14 @@ class Stack:
             port = int(url.rsplit(":", 1)[1])
             wait_until(lambda p=port: port_open(p), 60, f"function {name}")  # type: ignore[misc]
 
-    def _provision(self) -> None:
+    def deliver(self) -> None:
+        """Create the topics and subscriptions, and start pushing them to `function_urls`."""
         from ops.provision import provision
 
-        touched = provision(self.project, self.topology, self.function_urls)
-        self._say("stack", f"Pub/Sub ready: {len(touched)} topics and subscriptions")
+        routes = provision(self.project, self.topology, self.function_urls)
+        self.pusher = Pusher(self.project, routes, threads=int(os.environ.get("THREADS", "8")))
+        self.pusher.start()
+        self._say("stack", f"Pub/Sub ready: {len(routes)} subscriptions pushed to their functions")
 
     def _write_description(self) -> None:
         path = local_dir() / "stack.json"
@@ -245,7 +242,7 @@ class Stack:
 
     # -- keeping it up -------------------------------------------------------
     def supervise(self, now: float | None = None) -> list[str]:
-        """One round: restart dead function servers (with backoff), seek stalled deliveries.
+        """One round: restart dead function servers (with backoff), write what waits for a retry.
 
         Returns the names of parts that died and cannot be restarted (the emulator): the
         stack must stop, and says why.
@@ -270,40 +267,11 @@ class Stack:
                 cmd, env = self._specs[name]
                 self._spawn(name, cmd, env)
                 self._spawned_at[name] = now
-                # Pushes refused while it was down may have been given up on by the emulator: ask again.
-                self._seek_due[name] = now + 10.0
-        self._seek_stalled(now)
+        if self.pusher is not None:
+            with contextlib.suppress(OSError):
+                self.pusher.write(local_dir() / "deliveries.json")
         return fatal
 
-    def _seek_stalled(self, now: float) -> None:
-        subscriptions: set[str] = set()
-        for name, due in list(self._seek_due.items()):
-            if now >= due and self.processes[name].poll() is None:
-                del self._seek_due[name]
-                subscriptions |= {sub for et in self.topology.event_types.values()
-                                  for sub, fn in et.subscriptions.items() if fn == name}
-        if self.watch is not None:
-            subscriptions |= set(self.watch.stalled())
-            with contextlib.suppress(OSError):
-                self.watch.write(local_dir() / "deliveries.json")
-        if subscriptions and os.environ.get("CT_AUTO_SEEK", "true").lower() not in ("0", "false", "no"):
-            self.seek(sorted(subscriptions))
-
-    def seek(self, subscriptions: list[str]) -> None:
-        """`ctower subscriptions seek` for these: every message they hold is delivered again now."""
-        from google.cloud import pubsub_v1
-
-        subscriber = pubsub_v1.SubscriberClient()
-        try:
-            seek(subscriber, self.project, subscriptions, self.started_at - 60)
-        except Exception as exc:  # the next round tries again; the stack keeps running
-            self._say("stack", f"seek of {', '.join(subscriptions)} failed: {type(exc).__name__}: {exc}")
-            return
-        finally:
-            subscriber.close()
-        if self.watch is not None:
-            self.watch.restarted(set(subscriptions))
-        self._say("stack", f"redelivering what {', '.join(subscriptions)} held (deliveries had stopped)")
 
     # -- processes ---------------------------------------------------------
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
@@ -316,8 +284,6 @@ class Stack:
     def _pump(self, name: str, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if self.watch is not None:
-                self.watch.observe(name, line)
             self._say(name, line.rstrip("\n"))
 
     def _say(self, name: str, text: str) -> None:
@@ -326,6 +292,9 @@ class Stack:
                 print(f"[{name}] {line}", file=self.out, flush=True)
 
     def stop(self) -> None:
+        if self.pusher is not None:  # first: nothing is pushed to a function being stopped
+            self.pusher.stop()
+            self.pusher = None
         for proc in self.processes.values():
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 10

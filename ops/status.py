@@ -5,9 +5,11 @@ are peeked (pull, then nack; see ops.deadletters). Push subscriptions are not: a
 there would spend one of the message's delivery attempts and push it toward the
 dead-letter topic. Their backlog is the `num_undelivered_messages` metric in Cloud
 Monitoring (the alert policies Terraform creates watch it); locally it is not
-measurable and shows as `-`. What locally is measurable: failed deliveries the local
-stack saw and whether the emulator stopped retrying them (`.local/deliveries.json`,
-ops/deliveries.py) — a stalled subscription is a problem, with its recovery command.
+measurable and shows as `-`. What locally is measurable: the deliveries the local stack's
+pusher (ops/pusher.py) saw fail and that wait for their retry (`.local/deliveries.json`):
+how many per subscription, how long the oldest has been failing, and the last answer.
+Retries are how delivery works, not a problem in themselves; the events they end in
+(`failed` rows, dead letters) are counted as problems below.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from ops.context import OpsContext
 from ops.deadletters import DEFAULT_MAX_SCAN, Subscription, depth
-from ops.deliveries import read_snapshot
+from ops.pusher import read_snapshot
 from ops.stackinfo import local_dir
 from shared.db import Database, rows_as_dicts
 from shared.migrations import status as migration_status
@@ -76,8 +78,7 @@ def check(ctx: OpsContext, max_scan: int = DEFAULT_MAX_SCAN) -> Health:
 def _pubsub(ctx: OpsContext, health: Health, max_scan: int) -> None:
     topic_states = ctx.publisher.check_topics(ctx.topology.event_types)
     snapshot = None if ctx.target.cloud else local_deliveries()
-    deliveries: dict[str, dict[str, Any]] = (snapshot or {}).get("subscriptions") or {}
-    stall_after = float((snapshot or {}).get("stall_after_seconds") or 0)
+    retrying: dict[str, dict[str, Any]] = (snapshot or {}).get("subscriptions") or {}
     for et in ctx.topology.event_types.values():
         health.topics.append({"event_type": et.name, "topic": et.topic, "state": topic_states[et.name]})
         if topic_states[et.name] != "ok":
@@ -86,16 +87,10 @@ def _pubsub(ctx: OpsContext, health: Health, max_scan: int) -> None:
             push: dict[str, Any] = {"subscription": name, "kind": "push", "event_type": et.name,
                                     "state": _subscription_state(ctx, name), "depth": None,
                                     "oldest_age_seconds": None}
-            seen = deliveries.get(name)
-            if seen and push["state"] == "ok":
-                push.update(depth=seen["waiting"], oldest_age_seconds=seen["oldest_failed_seconds"])
-                if seen["stalled"]:
-                    push["state"] = "stalled"
-                    health.problems.append(
-                        f"{seen['stalled']} failed delivery(ies) on {name} not retried for "
-                        f"{int(stall_after)}+ s: the emulator stopped redelivering; recover with "
-                        f"`ctower subscriptions seek {name}` (the local stack does it by itself unless "
-                        "CT_AUTO_SEEK=false)")
+            if snapshot is not None and push["state"] == "ok":  # locally: what waits for a retry
+                seen = retrying.get(name) or {}
+                push.update(retrying=int(seen.get("retrying", 0)), failing_seconds=seen.get("oldest_failed_seconds"),
+                            last_answer=seen.get("last_answer"))
             health.subscriptions.append(push)
         row: dict[str, Any] = {"subscription": et.dead_letter_subscription, "kind": "dead-letter",
                                "event_type": et.name, "state": _subscription_state(ctx, et.dead_letter_subscription),
@@ -109,7 +104,7 @@ def _pubsub(ctx: OpsContext, health: Health, max_scan: int) -> None:
                                        f"{et.dead_letter_subscription}")
         health.subscriptions.append(row)
     for sub in health.subscriptions:
-        if sub["state"] not in ("ok", "stalled"):  # a stall is reported above, with its recovery
+        if sub["state"] != "ok":
             health.problems.append(f"subscription {sub['subscription']}: {sub['state']}")
 
 
@@ -121,11 +116,11 @@ def _subscription_state(ctx: OpsContext, name: str) -> str:
     return "ok"
 
 
-SNAPSHOT_FRESH_SECONDS = 30.0  # the stack rewrites it every round; older means no stack is watching
+SNAPSHOT_FRESH_SECONDS = 30.0  # the stack rewrites it every round; older means no stack is pushing
 
 
 def local_deliveries() -> dict[str, Any] | None:
-    """The running local stack's view of failed push deliveries (None without a stack watching)."""
+    """The running local stack's deliveries waiting for a retry (None without a stack pushing)."""
     snapshot = read_snapshot(local_dir() / "deliveries.json")
     if snapshot is None or time.time() - float(snapshot.get("written_at") or 0) > SNAPSHOT_FRESH_SECONDS:
         return None

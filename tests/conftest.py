@@ -142,12 +142,8 @@ def stop_stack(stack: RunningStack) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[RunningStack]:
     # The assistant has its own stack with OpenAI and provider stand-ins (tests/integration/test_assistant.py).
-    # No automatic seek on the shared session stack: it seeks a stalled subscription back to the stack's
-    # start, which would redeliver earlier tests' messages into later tests' emptied tables. A test that
-    # needs a seek does it itself, to its own publish time (test_sources); the fault drills that test the
-    # stack's own recovery run a stack of their own with it on (test_faults).
     running = start_stack(tmp_path_factory.mktemp("stack"), database_url,
-                          extra_env={**stack_env(), "ASSISTANT_ENABLED": "false", "CT_AUTO_SEEK": "false"})
+                          extra_env={**stack_env(), "ASSISTANT_ENABLED": "false"})
     os.environ["PUBSUB_EMULATOR_HOST"] = running.description["pubsub_emulator_host"]
     yield running
     stop_stack(running)

@@ -227,8 +227,10 @@ def test_a_seller_answers_a_whatsapp_lead_takes_it_over_and_moves_it(console: Co
     sent = wait_for(lambda: console.providers.sent_to(lead["phone"]))
     assert sent[0].text == "Oi Carla, aqui é a Ana. Posso ligar amanhã às 10h?"
     wait_text(browser, "Ana Vendedora")  # the timeline says who sent it
-    out = query(console.db, "SELECT m.sent_by, u.email FROM messages m JOIN console_users u ON u.id = m.sent_by_user "
-                "WHERE m.lead_id = %s AND m.direction = 'outbound'", lead["id"])
+    # The sender commits its row just after the provider answered: the send can be seen first.
+    out = wait_for(lambda: query(console.db, "SELECT m.sent_by, u.email FROM messages m JOIN console_users u "
+                                 "ON u.id = m.sent_by_user WHERE m.lead_id = %s AND m.direction = 'outbound'",
+                                 lead["id"]))
     assert out == [{"sent_by": "human", "email": console.users["seller"]}]
     assert "enviada" in text(browser)
 

@@ -3,7 +3,8 @@
 The edge (`leads`) and its writer (`leads_writer`) get exactly ops.cloudenv.function_env (the
 keys of terraform/functions.tf's locals) plus only the stand-in endpoints of STAND_IN_KEYS:
 secrets and the tenants document from Secret Manager, the database through the Cloud SQL
-connector with IAM auth, Pub/Sub from the emulator with the topology's push subscriptions.
+connector with IAM auth, Pub/Sub from the emulator with the topology's subscriptions,
+pushed as the local stack pushes them (ops/pusher.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from ops.cli import main
 from ops.cloudenv import STAND_IN_KEYS, function_env
 from ops.provision import provision
+from ops.pusher import Pusher
 from ops.standins.cloud import TENANTS_SECRET, WRITER_DB_USER, LocalCloud, grant_iam_user
 from shared.db import Database
 from shared.topology import load_topology
@@ -55,6 +57,7 @@ def test_a_webhook_goes_through_to_a_row_on_terraforms_environment(cloud: LocalC
     assert set(stand_ins) <= set(STAND_IN_KEYS) | {"GOOGLE_CLOUD_PROJECT"}
     values = cloud.values()
     served: list[ServedFunction] = []
+    pusher: Pusher | None = None
     try:
         for name in ("leads", "leads_writer"):
             env = function_env(name, values)
@@ -62,7 +65,8 @@ def test_a_webhook_goes_through_to_a_row_on_terraforms_environment(cloud: LocalC
             served.append(serve_function(name, {**env, **stand_ins}, tmp_path))
         urls = {fn: "http://127.0.0.1:9" for fn in load_topology().functions}  # nothing else runs here
         urls.update({fn.name: fn.url for fn in served})
-        provision(cloud.project, load_topology(), urls)
+        pusher = Pusher(cloud.project, provision(cloud.project, load_topology(), urls), threads=2)
+        pusher.start()  # as the local stack delivers
 
         answer = post(served[0].url + "/cloudenv/form", {"phone": "11960003333", "name": "Terraform Env"},
                       headers={"X-Webhook-Token": "cloudenv-token"})
@@ -79,6 +83,8 @@ def test_a_webhook_goes_through_to_a_row_on_terraforms_environment(cloud: LocalC
             print(f"--- {fn.name}\n{fn.log()[-3000:]}")
         raise
     finally:
+        if pusher is not None:
+            pusher.stop()
         for fn in served:
             fn.stop()
         runner.invoke(main, ["tenants", "remove", "cloudenv", "--database-url", database_url, "--no-publish"])

@@ -3,8 +3,8 @@
 Short form in `make test`; full form in `make soak` (CT_DRILL_SCALE=full: a 60 s Postgres
 outage and more messages). Load goes to loopback through tests.traffic.load, bounded in count and
 time; every process a drill starts is stopped in a finally. The drills take no step the
-README does not give: the local stack restarts what dies and seeks what the emulator
-stops redelivering by itself.
+README does not give: the local stack restarts what dies, and its pusher retries every
+failed delivery with backoff until it is written or dead-lettered.
 """
 
 from __future__ import annotations
@@ -153,8 +153,7 @@ def test_postgres_outage_costs_latency_not_leads(own_postgres: tuple[object, str
                 backoff_s=f"{local.min_backoff_seconds}-{local.max_backoff_seconds}",
                 answers={phase: str(r.statuses()) for phase, r in
                          (("before", before), ("during", during), ("after", after))},
-                counts=counts, redeliveries=redelivered, dead_letters=0,
-                stalled_deliveries_sought=stack.log().count("redelivering what"))
+                counts=counts, redeliveries=redelivered, dead_letters=0)
     finally:
         db.close()
         stop_stack(stack)
@@ -239,8 +238,7 @@ def test_a_writer_killed_mid_stream_loses_nothing_and_writes_nothing_twice(stack
 
 @pytest.fixture(scope="module")
 def supervised_stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[RunningStack]:
-    """A stack with its own recovery on, as `make dev` runs it: a restarted server's subscriptions are sought
-    again. (The session stack leaves seeking to the tests, so that one test's messages never reach another's.)"""
+    """A stack of its own, as `make dev` runs it: the server killed here is its own, not the session's."""
     running = start_stack(tmp_path_factory.mktemp("supervised-stack"), database_url, {"ASSISTANT_ENABLED": "false"})
     yield running
     stop_stack(running)
@@ -363,29 +361,41 @@ def test_a_poison_message_is_dead_lettered_visible_and_redrivable(stack: Running
         subscriber.close()
 
 
-# -- (5) what an operator sees of a stall, and the recovery the README gives ------------------
-def test_status_shows_a_stalled_subscription_and_seek_restarts_it(stack: RunningStack, clean_db,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import time as clock
-
+# -- (5) what an operator sees of failing deliveries, and the seek the README gives ---------------
+def test_status_shows_deliveries_waiting_for_a_retry_and_seek_delivers_now(stack: RunningStack, clean_db) -> None:
     from click.testing import CliRunner
 
-    from ops import status
     from ops.cli import main
+    from tests.http import post
+    from tests.seeds import EVENTS_AUTH
 
     env = {"CT_LOCAL_DIR": stack.env["CT_LOCAL_DIR"], "PUBSUB_EMULATOR_HOST": None, "DATABASE_URL": None,
            "GOOGLE_CLOUD_PROJECT": None, "CLOUD_SQL_INSTANCE": None}
-    seen = {"written_at": clock.time(), "stall_after_seconds": 30, "subscriptions": {
-        "stage-changed-pipeline-writer": {"waiting": 3, "stalled": 2, "oldest_failed_seconds": 95.0}}}
-    monkeypatch.setattr(status, "local_deliveries", lambda: seen)  # what the stack's watch wrote
-    shown = CliRunner().invoke(main, ["status", "--json"], env=env, catch_exceptions=False)
-    health = json.loads(shown.stdout)
-    assert shown.exit_code == 1
-    push = next(s for s in health["subscriptions"] if s["subscription"] == "stage-changed-pipeline-writer")
-    assert (push["state"], push["depth"], push["oldest_age_seconds"]) == ("stalled", 3, 95.0)
-    assert any("ctower subscriptions seek stage-changed-pipeline-writer" in p for p in health["problems"])
+    # A stage change for a lead that does not exist fails every attempt (1-2 s apart on the test stack).
+    failing = post(stack.url("events"), {"event_type": "stage_changed", "lead_id": str(uuid.uuid4()),
+                                         "payload": {"to_stage": "qualificado"}}, headers=EVENTS_AUTH)
+    assert failing.status == 202
 
-    # The recovery: a real seek on the stack's emulator; a message held meanwhile is delivered and written.
+    def pipeline_writer() -> dict[str, object]:
+        shown = CliRunner().invoke(main, ["status", "--json"], env=env, catch_exceptions=False)
+        return next(s for s in json.loads(shown.stdout)["subscriptions"]
+                    if s["subscription"] == "stage-changed-pipeline-writer")
+
+    push = wait_for(lambda: (row := pipeline_writer()).get("retrying") and row, timeout=30, interval=0.3)
+    assert (push["state"], push["retrying"], push["last_answer"]) == ("ok", 1, "HTTP 500"), push
+    subscriber = pubsub_v1.SubscriberClient()
+    dlq = subscriber.subscription_path(stack.project, "stage-changed-dlq-ops")
+    try:
+        letters = wait_for(lambda: list(subscriber.pull(request={"subscription": dlq, "max_messages": 10,
+                                                                 "return_immediately": True},
+                                                        timeout=10).received_messages), timeout=60, interval=0.5)
+        subscriber.acknowledge(subscription=dlq, ack_ids=[m.ack_id for m in letters])
+    finally:
+        subscriber.close()
+    assert [m.message.attributes["event_id"] for m in letters] == [failing.json()["event_id"]]
+    assert wait_for(lambda: pipeline_writer()["retrying"] == 0, timeout=10)  # dead-lettered: no retry waits
+
+    # A seek: every message the chosen subscriptions hold is delivered now; one sent meanwhile is written.
     sought = CliRunner().invoke(main, ["subscriptions", "seek", "--type", "lead_created", "--json"], env=env,
                                 catch_exceptions=False)
     assert sought.exit_code == 0, sought.output

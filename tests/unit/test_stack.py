@@ -60,7 +60,6 @@ def test_a_dead_function_is_restarted_with_growing_backoff_and_the_emulator_is_f
     monkeypatch.setenv("CT_LOCAL_DIR", str(tmp_path))
     local = stack.Stack(out=io.StringIO())
     spawned: list[str] = []
-    sought: list[list[str]] = []
 
     def spawn(name: str, cmd: list[str], env: dict[str, str]) -> None:
         local._specs[name] = (cmd, env)
@@ -68,7 +67,6 @@ def test_a_dead_function_is_restarted_with_growing_backoff_and_the_emulator_is_f
         local.processes[name] = _Proc()  # type: ignore[assignment]
 
     monkeypatch.setattr(local, "_spawn", spawn)
-    monkeypatch.setattr(local, "seek", lambda subs: sought.append(subs))
     local._spawn("leads_writer", ["x"], {})
     local._spawn("pubsub-emulator", ["y"], {})
     spawned.clear()
@@ -86,42 +84,9 @@ def test_a_dead_function_is_restarted_with_growing_backoff_and_the_emulator_is_f
     assert spawned == ["leads_writer"]  # now it waits 2 s
     local.supervise(now=104.0)
     assert spawned == ["leads_writer"] * 2
-    local.supervise(now=114.0)  # 10 s after a restart, what it holds is delivered again: every subscription to it
-    to_leads_writer = sorted(sub for et in local.topology.event_types.values()
-                             for sub, fn in et.subscriptions.items() if fn == "leads_writer")
-    assert "lead-created-leads-writer" in to_leads_writer
-    assert sought == [to_leads_writer]
     local.supervise(now=104.0 + stack.STEADY_SECONDS)  # up for a minute: the backoff starts over
     dies_at(200.0)
     local.supervise(now=201.0)
     assert spawned == ["leads_writer"] * 3
     local.processes["pubsub-emulator"].returncode = 1  # type: ignore[attr-defined]
     assert local.supervise(now=202.0) == ["pubsub-emulator"]
-
-
-def _line(status: str, event_id: str, event_type: str = "stage_changed") -> str:
-    import json
-
-    return json.dumps({"severity": "ERROR", "event_status": status, "event_id": event_id, "event_type": event_type})
-
-
-def test_the_delivery_watch_finds_failed_deliveries_that_stopped_being_retried(tmp_path: Path) -> None:
-    from ops.deliveries import DeliveryWatch, read_snapshot
-    from shared.topology import load_topology
-
-    watch = DeliveryWatch(load_topology(), stall_after=30, max_attempts=5)
-    watch.observe("pipeline_writer", _line("failed", "e-1"), now=0)
-    watch.observe("pipeline_writer", _line("failed", "e-2"), now=0)
-    watch.observe("pipeline_writer", "not json at all", now=0)
-    watch.observe("pipeline_writer", _line("failed_again", "e-2"), now=20)  # still being retried
-    watch.observe("pipeline_writer", _line("failed", "e-3"), now=0)
-    watch.observe("pipeline_writer", _line("processed", "e-3"), now=5)  # retried and written
-    assert watch.stalled(now=35) == {"stage-changed-pipeline-writer": ["e-1"]}
-    watch.write(tmp_path / "d.json", now=35)
-    assert read_snapshot(tmp_path / "d.json")["subscriptions"] == {  # type: ignore[index]
-        "stage-changed-pipeline-writer": {"waiting": 2, "stalled": 1, "oldest_failed_seconds": 35}}
-    watch.restarted({"stage-changed-pipeline-writer"}, now=36)
-    assert watch.stalled(now=40) == {}
-    for _ in range(4):  # five failures: dead-lettered, no longer waiting
-        watch.observe("pipeline_writer", _line("failed_again", "e-1"), now=41)
-    assert "e-1" not in watch.pending
