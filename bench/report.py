@@ -46,10 +46,9 @@ HOW_TO_READ = """\
 * **end to end**: webhook sent -> its `events` row committed, paced below saturation on the
   whole local stack; the commit time is Postgres' own (track_commit_timestamp), not when a
   poll saw the row. Compared with the 202 latency of the same requests. The stage p50s say
-  where the time went; the row below it measures the emulator's push alone: its push loops
-  sleep 100 ms whenever a subscription's backlog is empty (emulator 0.8.x, not configurable),
-  so a message waits 0-100 ms for the next look, ~50 ms at the median. Cloud Pub/Sub pushes
-  as messages arrive, so in the cloud that share of the figure is not there.
+  where the time went; the row below it measures delivery alone. Locally the stack pushes the
+  subscriptions itself (ops/pusher.py), as Cloud push does; the emulator's own push (0.8.x),
+  no longer used, slept 100 ms whenever a subscription was idle, ~50 ms of wait at the median.
 * **memory**: peak resident memory (VmHWM summed over the functions-framework/gunicorn process
   tree) of every function after a mixed load from every source but Meta Lead Ads, drained, and
   for the console 20 seller sessions over HTTP (log in, inbox, board, leads opened, a stage move
