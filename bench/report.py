@@ -67,6 +67,42 @@ HOW_TO_READ = """\
 NOTES = (
     "These notes are the history of what the numbers changed, newest first, not this run's figures; "
     "this run's figures are the table above.",
+    "Fifth session, end to end: the local stack delivers pushes itself (ops/pusher.py): pull subscriptions "
+    "with the cloud's ack deadline and dead-letter policy, 8 long-poll pulls each re-issued at its own point of "
+    "the emulator's 50 ms look cycle, Cloud push's success codes, and its backoff through ack deadlines. "
+    "Delivery alone 49-51 ms -> 3-4 ms at p50 (p99 96-99 -> 5-8); webhook -> committed row 58-62 -> 18-21 ms "
+    "against a 202 of 12-14 ms: 4.25-4.70x -> 1.40-1.58x (four runs). The emulator push's stall after several "
+    "failed pushes went with it (DeliveryWatch and the automatic seek deleted).",
+    "Fifth session, redrive and replay: each pulled batch is published as one Publish request "
+    "(ops/publish_requests.py) instead of a future per message, two pulls are under way, acks are gathered up "
+    "to 1,000 within 0.5 s, and replay sends its ids as one JSON array. Redrive 2,600-5,150 -> 6,800-12,400 "
+    "msg/s, replay 2,900-7,400 -> 7,400-12,900 (loaded machine). The floor became the official client's "
+    "fastest publish (Publish requests of 1,000), since the movers now publish that way: against it they read "
+    "0.18-0.30; against the old floor (the batching layer, still a row) 1.1-1.8. CPU per message, ours / the "
+    "emulator's: redrive 180-190 / 170-240 -> 46-68 / 60-84 us; floor 8-12 / 12-32. What is left is the "
+    "emulator's pull, 3-7x a publish's cost.",
+    "Fifth session, edge: the floor now publishes an envelope shaped like the edge's with the same 6 attributes "
+    "(it published 420 bytes with 2, and the emulator shares the 2 cores). Logging's per-record caller, thread "
+    "and process lookups are off (34 -> 18 us a line), the storable check answers from a quick pass, and "
+    "gc.freeze after an instance's first request ends full collections over ~85k import-time objects that "
+    "stalled every thread 38-132 ms every ~1,500-2,000 webhooks (after: 0.4-0.6 ms). Interleaved old/new: "
+    "whatsapp 0.78 -> 0.81 (p99 66 -> 43 ms), leads 0.68 -> 0.75 (p99 118 -> 88). Under load the same Python "
+    "costs 2-3.5x its warm cost and the 8 connections queue for the GIL: a floor plus a pure-Python loop of "
+    "~100 / 250 us measures 0.93 / 0.81, and the edge's own work is ~250 us.",
+    "Fifth session, writers: the rows show per-envelope client CPU, server CPU and WAL bytes. On the socket a "
+    "write costs the server +120-300 us over the floor's one-row insert (lead_created writes 2 rows, "
+    "message_received 3, each with several index entries, against the floor's 1 row and 1 entry), more than "
+    "the 2 round trips saved (~60-100 us). The unread events_tenant_type_idx is dropped (sql/031: -115-160 B of WAL per "
+    "envelope) and the envelope's JSON comes from pydantic directly (~10-20 us of client CPU); both within "
+    "the noise of the ratios.",
+    "Fifth session, cold start and memory: the assistant's cold start now includes its OpenAI client (against a "
+    "floor with the same client): importing and making it costs ~0.9 s, far more than the rest of the target. "
+    "What is left over a subscriber's floor is pydantic: pydantic_core alone imports in ~40 ms and "
+    "pydantic.main in ~50 more, while 1.10x of a ~190 ms floor allows ~19 ms. The console's memory was "
+    "measured with 0 requests and against the publisher-only floor; with 20 seller sessions and a floor "
+    "holding what it holds (a pool and a publisher) the old code read 266 / 123 MiB (2.17, over 256 MiB). Each "
+    "Argon2 check fills 64 MiB outside the GIL, and 8 logins at once had peaked at 526 MiB: checks now run one "
+    "at a time and the dummy hash is made on first use, 201-202 / 120 MiB (1.67-1.68).",
     "Fourth session, writers: the ledger's bookkeeping (ct_ledger_enter) and each event type's write, one "
     "PL/pgSQL function each (sql/030_write_functions.sql), run as one prepared statement in an implicit "
     "transaction: 1 round trip per envelope for every event type and for a duplicate delivery (5-8 before); "
