@@ -93,8 +93,8 @@ NOTES = (
     "write costs the server +120-300 us over the floor's one-row insert (lead_created writes 2 rows, "
     "message_received 3, each with several index entries, against the floor's 1 row and 1 entry), more than "
     "the 2 round trips saved (~60-100 us). The unread events_tenant_type_idx is dropped (sql/031: "
-    "-115-160 B of WAL per envelope) and the envelope's JSON comes from pydantic directly (~10-20 us of client CPU); both within "
-    "the noise of the ratios.",
+    "-115-160 B of WAL per envelope) and the envelope's JSON comes from pydantic directly (~10-20 us of "
+    "client CPU); both within the noise of the ratios.",
     "Fifth session, cold start and memory: the assistant's cold start now includes its OpenAI client (against a "
     "floor with the same client): importing and making it costs ~0.9 s, far more than the rest of the target. "
     "What is left over a subscriber's floor is pydantic: pydantic_core alone imports in ~40 ms and "
