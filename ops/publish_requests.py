@@ -62,14 +62,16 @@ class RequestPublisher:
 
     def _publish(self, topic: str, messages: list[RawMessage]) -> list[str]:
         from google.pubsub_v1 import types
+        from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
         request = types.PublishRequest.pb()(topic=f"projects/{self.publisher.project_id}/topics/{topic}")
         for _, data, attributes in messages:
             message = request.messages.add()
             message.data = data
             message.attributes.update(attributes)
-        response = self.publisher.client.api.publish(request=types.PublishRequest.wrap(request), retry=self._retry,
-                                                     timeout=self.timeout_seconds)
+        # The Publish RPC of the same client: its own `publish` is the batching layer's, and `.api` is deprecated.
+        response = GapicPublisher.publish(self.publisher.client, request=types.PublishRequest.wrap(request),
+                                          retry=self._retry, timeout=self.timeout_seconds)
         ids = list(types.PublishResponse.pb(response).message_ids)
         if len(ids) != len(messages):  # never seen; without an id per message nothing counts as confirmed
             raise PublishError(f"Pub/Sub answered {len(ids)} message ids for {len(messages)} messages")
