@@ -4,9 +4,8 @@ The `events` table keeps every envelope it saw, so an event whose dead letter wa
 purged or expired (Pub/Sub keeps it 7 days) can still be sent again: the same
 envelope (same event_id and correlation_id) through the same client, marked with
 the attribute `replayed=true`, a batch per Publish request (ops.publish_requests) with
-two awaiting confirmation at once. The
-writers are idempotent, so replaying an event that meanwhile succeeded records a
-duplicate and changes nothing.
+two awaiting confirmation at once. The writers are idempotent, so replaying an event
+that meanwhile succeeded records a duplicate and changes nothing.
 """
 
 from __future__ import annotations

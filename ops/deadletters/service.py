@@ -8,9 +8,8 @@ A redrive is batched and pipelined: a pull's chosen messages are published toget
 while the next pulls are under way and the previous chunk's confirmations come in; once a
 chunk's confirmations are all in, exactly the confirmed ones are acknowledged (in the
 background, gathered into requests of up to 1,000 within half a second); a failed one is
-nacked and reported. Messages waiting for
-their chunk (under `--rate`, or behind slow confirmations) have their lease renewed
-before it could run out.
+nacked and reported. Messages waiting for their chunk (under `--rate`, or behind slow
+confirmations) have their lease renewed before it could run out.
 """
 
 from __future__ import annotations
